@@ -1,0 +1,1 @@
+"""Data: raw archives (sources), the canonical array file (prepare), batches (batches)."""

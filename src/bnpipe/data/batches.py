@@ -1,0 +1,72 @@
+"""Batches as pure functions of (seed, step, purpose).
+
+No generator carries hidden state between steps: the batch of step t is recomputed from
+(seed, t) anywhere (training, a probe replaying step t, a resumed run), always the same.
+The data set lives on the training device as uint8 and is normalized per batch there.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import numpy as np
+import torch
+
+
+def derive_seed(seed: int, step: int, purpose: str) -> int:
+    """A 63-bit seed that depends on (seed, step, purpose) and nothing else."""
+    digest = hashlib.blake2b(f"{seed}/{step}/{purpose}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def generator(seed: int, step: int, purpose: str) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(seed, step, purpose))
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=generator(seed, epoch, "shuffle"))
+
+
+def train_batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """Indices (batch_size,) of step `step`: epochs are fresh permutations of the n
+    examples, cut into n // batch_size batches (the remainder of an epoch is dropped)."""
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"batch size {batch_size} exceeds the {n} training examples")
+    epoch, k = divmod(step, per_epoch)
+    return _epoch_order(n, seed, epoch)[k * batch_size : (k + 1) * batch_size]
+
+
+def probe_indices(n: int, size: int, seed: int) -> torch.Tensor:
+    """The fixed probe batch (size,) of a run: the same at every snapshot."""
+    return torch.randperm(n, generator=generator(seed, 0, "probe"))[: min(size, n)]
+
+
+class DeviceData:
+    """CIFAR-10 arrays on one device; `batch(idx)` gives normalized float inputs."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], device: torch.device | str = "cpu"):
+        def images(a: np.ndarray) -> torch.Tensor:  # (N, 32, 32, 3) -> (N, 3, 32, 32) uint8
+            return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().to(device)
+
+        self.x_train, self.x_test = images(arrays["x_train"]), images(arrays["x_test"])
+        self.y_train = torch.from_numpy(arrays["y_train"]).long().to(device)
+        self.y_test = torch.from_numpy(arrays["y_test"]).long().to(device)
+        # Per-channel mean and std of the training images, in [0, 1] units: (1, 3, 1, 1).
+        x = torch.from_numpy(arrays["x_train"]).double() / 255
+        self.mean = x.mean((0, 1, 2)).float().view(1, 3, 1, 1).to(device)
+        self.std = x.std((0, 1, 2)).float().view(1, 3, 1, 1).to(device)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 255 - self.mean) / self.std
+
+    def batch(self, idx: torch.Tensor, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        idx = idx.to(x.device)
+        return self.normalize(x[idx]), y[idx]

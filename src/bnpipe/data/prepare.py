@@ -1,0 +1,81 @@
+"""Raw archive -> one canonical array file, plus a JSON sidecar with its checksum.
+
+The file is an .npz with x_train (N, 32, 32, 3) uint8, y_train (N,) int64, x_test, y_test.
+Its checksum is a sha256 over the arrays' bytes (not the zip container), so the same data
+always has the same checksum; every run records it in its provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from bnpipe.data.sources import KNOWN_ARCHIVES, file_digests, read_archive
+from bnpipe.files import atomic_path, write_json
+from bnpipe.params import DataParams
+
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def prepare_cifar10(archive: Path, out: Path, data: DataParams) -> dict:
+    """Read `archive`, keep `data.*_per_class` images per class, write `out` and its .json."""
+    archive = Path(archive)
+    splits = read_archive(archive, {"train": data.train_per_class, "test": data.test_per_class})
+    arrays = {
+        "x_train": splits["train"].images, "y_train": splits["train"].labels,
+        "x_test": splits["test"].images, "y_test": splits["test"].labels,
+    }  # fmt: skip
+    with atomic_path(out) as tmp, tmp.open("wb") as f:
+        np.savez(f, **arrays)
+    _, archive_sha = file_digests(archive)
+    origin = archive
+    record = archive.with_suffix(archive.suffix + ".json")
+    if record.exists():  # written by download/take_local: says where the archive came from
+        origin = json.loads(record.read_text())["origin"]
+    meta = {
+        "checksum": content_checksum(arrays),
+        "archive": str(origin),
+        "archive_sha256": archive_sha,
+        "source": KNOWN_ARCHIVES.get(archive_sha, describe(archive)),
+        "n_train": int(len(arrays["y_train"])),
+        "n_test": int(len(arrays["y_test"])),
+        "train_per_class": data.train_per_class,
+        "test_per_class": data.test_per_class,
+    }
+    write_json(sidecar(out), meta)
+    return meta
+
+
+def describe(archive: Path) -> str:
+    from bnpipe.data.sources import archive_format
+
+    if archive_format(archive) == "pickle":
+        return "official CIFAR-10 python archive"
+    return f"image-folder archive {archive.name}"
+
+
+def content_checksum(arrays: dict[str, np.ndarray]) -> str:
+    sha = hashlib.sha256()
+    for name in ARRAYS:
+        a = np.ascontiguousarray(arrays[name])
+        sha.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        sha.update(a.tobytes())
+    return sha.hexdigest()
+
+
+def sidecar(prepared: Path) -> Path:
+    """data/prepared/cifar10.npz -> data/prepared/cifar10.json"""
+    return Path(prepared).with_suffix(".json")
+
+
+def load_prepared(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and their metadata; refuses a file whose content does not match it."""
+    with np.load(path) as f:
+        arrays = {name: f[name] for name in ARRAYS}
+    meta = json.loads(sidecar(path).read_text())
+    if content_checksum(arrays) != meta["checksum"]:
+        raise RuntimeError(f"{path}: content does not match the checksum in {sidecar(path)}")
+    return arrays, meta

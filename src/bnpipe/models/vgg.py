@@ -1,0 +1,63 @@
+"""The paper's "VGG-like" CIFAR-10 network: the VGG-16 conv stack, then one linear layer.
+
+Input (N, 3, 32, 32) -> logits (N, 10). Layer k of the paper's figures is the k-th conv
+(k = 1..13); `blocks[k - 1]` holds it with its normalization and ReLU, so probes can hook
+a layer by the paper's number.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bnpipe.models.norms import make_norm
+
+
+class ConvBlock(nn.Module):
+    """conv 3x3 (padding 1) -> normalization -> ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, variant: str):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
+        self.norm = make_norm(variant, c_out)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.norm(self.conv(x)))
+
+
+class VGG(nn.Module):
+    def __init__(self, stack, width: float = 1.0, variant: str = "standard", seed: int = 0):
+        super().__init__()
+        self.variant = variant
+        layers: list[nn.Module] = []
+        self.blocks = nn.ModuleList()
+        c_in = 3
+        for item in stack:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+                continue
+            c_out = max(1, round(item * width))
+            block = ConvBlock(c_in, c_out, variant)
+            self.blocks.append(block)
+            layers.append(block)
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        # Five 2x2 pools take 32x32 to 1x1, so the classifier sees c_in features.
+        self.classifier = nn.Linear(c_in, 10)
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int) -> None:
+        """Glorot-uniform weights, zero biases, drawn from a generator seeded by `seed` only."""
+        gen = torch.Generator().manual_seed(seed)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                fan_in = module.weight[0].numel()  # c_in * k * k
+                fan_out = module.weight.shape[0] * module.weight[0, 0].numel()  # c_out * k * k
+                bound = (6.0 / (fan_in + fan_out)) ** 0.5
+                with torch.no_grad():
+                    module.weight.uniform_(-bound, bound, generator=gen)
+                    module.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))

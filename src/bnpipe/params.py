@@ -1,0 +1,332 @@
+"""params.yaml -> frozen, typed, validated objects.
+
+The file holds the paper's protocol plus `scales`, presets that override parts of it;
+`scale` picks one. Anything wrong (an unknown key, a wrong type, an impossible value)
+raises ParamsError naming the dotted key, before any job starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+MODELS = ("vgg",)
+VARIANTS = {"vgg": ("standard", "batchnorm")}
+SCALES = ("quick", "paper", "smoke")
+
+
+class ParamsError(ValueError):
+    """A problem in params.yaml; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataParams:
+    source: Literal["cifar10", "sample"]
+    url: str
+    md5: str
+    train_per_class: int
+    test_per_class: int
+
+    def check(self) -> None:
+        _at_least(self.train_per_class, 0, "data.train_per_class")
+        _at_least(self.test_per_class, 0, "data.test_per_class")
+        if len(self.md5) != 32:
+            raise ParamsError(f"data.md5: expected 32 hex digits, got {self.md5!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class GridParams:
+    models: tuple[str, ...]
+    variants: tuple[str, ...]
+    lrs: Mapping[str, tuple[float, ...]]
+    seeds: tuple[int, ...]
+
+    def check(self) -> None:
+        for key in ("models", "variants", "seeds"):
+            if not getattr(self, key):
+                raise ParamsError(f"grid.{key}: empty; the grid would have no runs")
+        for model in self.models:
+            if model not in MODELS:
+                raise ParamsError(f"grid.models: unknown model {model!r} (allowed: {MODELS})")
+            if model not in self.lrs or not self.lrs[model]:
+                raise ParamsError(f"grid.lrs.{model}: no learning rates for model {model!r}")
+            for lr in self.lrs[model]:
+                if not lr > 0:
+                    raise ParamsError(f"grid.lrs.{model}: learning rate {lr} must be > 0")
+        allowed = sorted({v for m in self.models for v in VARIANTS[m]})
+        for variant in self.variants:
+            if variant not in allowed:
+                raise ParamsError(f"grid.variants: unknown variant {variant!r} (allowed: {allowed})")
+        for model in self.lrs:
+            if model not in MODELS:
+                raise ParamsError(f"grid.lrs: unknown model {model!r} (allowed: {MODELS})")
+        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ParamsError(f"grid.seeds: must be distinct and >= 0, got {list(self.seeds)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class VGGParams:
+    width: float
+    stack: tuple[int | str, ...]
+
+    def check(self) -> None:
+        if not 0 < self.width <= 8:
+            raise ParamsError(f"vgg.width: must be in (0, 8], got {self.width}")
+        for item in self.stack:
+            if item != "M" and not (isinstance(item, int) and item > 0):
+                raise ParamsError(f"vgg.stack: items are channel counts > 0 or 'M', got {item!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    steps: int
+    batch_size: int
+    eval_every: int
+    checkpoint_every: int
+
+    def check(self) -> None:
+        for key in ("steps", "batch_size", "eval_every", "checkpoint_every"):
+            _at_least(getattr(self, key), 1, f"train.{key}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationParams:
+    site: Literal["conv", "normalized", "relu"]
+    unit: int
+    percentiles: tuple[float, ...]
+
+    def check(self) -> None:
+        _at_least(self.unit, 0, "probe.activations.unit")
+        if not self.percentiles or not all(0 <= q <= 100 for q in self.percentiles):
+            raise ParamsError("probe.activations.percentiles: values must lie in [0, 100]")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeParams:
+    snapshots: int
+    batch_size: int
+    activations: ActivationParams
+
+    def check(self) -> None:
+        _at_least(self.snapshots, 2, "probe.snapshots")
+        _at_least(self.batch_size, 2, "probe.batch_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyzeParams:
+    confidence: float
+    n_resamples: int
+    final_window: int
+
+    def check(self) -> None:
+        if not 0 < self.confidence < 1:
+            raise ParamsError(f"analyze.confidence: must be in (0, 1), got {self.confidence}")
+        _at_least(self.n_resamples, 99, "analyze.n_resamples")
+        _at_least(self.final_window, 1, "analyze.final_window")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportParams:
+    activation_layers: tuple[int, ...]
+
+    def check(self) -> None:
+        for layer in self.activation_layers:
+            _at_least(layer, 1, "report.activation_layers")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One point of the grid; `id` is stable and readable, e.g. vgg-batchnorm-lr0.1-s0."""
+
+    model: str
+    variant: str
+    lr: float
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.variant}-lr{self.lr:g}-s{self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    scale: Literal["quick", "paper", "smoke"]
+    data: DataParams
+    grid: GridParams
+    vgg: VGGParams
+    train: TrainParams
+    probe: ProbeParams
+    analyze: AnalyzeParams
+    report: ReportParams
+
+    def check(self) -> None:
+        if self.probe.snapshots > self.train.steps + 1:
+            raise ParamsError(
+                f"probe.snapshots: {self.probe.snapshots} snapshots need at least "
+                f"{self.probe.snapshots - 1} train.steps, got {self.train.steps}"
+            )
+        n_layers = sum(1 for item in self.vgg.stack if item != "M")
+        for layer in (*self.report.activation_layers,):
+            if layer > n_layers:
+                raise ParamsError(f"report.activation_layers: layer {layer} > {n_layers} convs")
+
+    def runs(self) -> list[RunSpec]:
+        g = self.grid
+        return [
+            RunSpec(model, variant, lr, seed)
+            for model in g.models
+            for variant in g.variants
+            if variant in VARIANTS[model]
+            for lr in g.lrs[model]
+            for seed in g.seeds
+        ]
+
+    def run(self, run_id: str) -> RunSpec:
+        for spec in self.runs():
+            if spec.id == run_id:
+                return spec
+        raise ParamsError(f"no run {run_id!r} in the grid of scale {self.scale!r}")
+
+    def section(self, *names: str) -> dict[str, Any]:
+        """Plain-dict view of some sections, for provenance and hashing."""
+        return {name: _plain(getattr(self, name)) for name in names}
+
+    def digest(self, *names: str) -> str:
+        """Short sha256 of the named sections (all of them if none): changes iff they do."""
+        names = names or tuple(f.name for f in dataclasses.fields(self))
+        blob = json.dumps(self.section(*names), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Params:
+    """Read params.yaml (a path or the already-parsed mapping) and validate it."""
+    if isinstance(source, Mapping):
+        raw = copy.deepcopy(dict(source))
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ParamsError(f"{path}: no such params file")
+        with path.open() as f:
+            raw = yaml.safe_load(f) or {}
+    if not isinstance(raw, dict):
+        raise ParamsError("params.yaml: the top level must be a mapping")
+    scales = raw.pop("scales", None)
+    if not isinstance(scales, dict):
+        raise ParamsError("scales: missing, or not a mapping of scale name -> overrides")
+    scale = raw.get("scale")
+    if scale not in SCALES:
+        raise ParamsError(f"scale: {scale!r} is not one of {SCALES}")
+    if scale not in scales:
+        raise ParamsError(f"scales.{scale}: no preset for the selected scale")
+    for name in scales:
+        if name not in SCALES:
+            raise ParamsError(f"scales.{name}: unknown scale (allowed: {SCALES})")
+        _merge(raw, scales[name] or {}, f"scales.{name}", apply=(name == scale))
+    params = _build(Params, raw, "")
+    params.check()
+    return params
+
+
+# --- generic, type-driven construction --------------------------------------------------
+
+
+def _merge(base: dict, override: Mapping, where: str, apply: bool) -> None:
+    """Deep-merge `override` into `base`; every override key must exist in `base`."""
+    if not isinstance(override, Mapping):
+        raise ParamsError(f"{where}: expected a mapping, got {type(override).__name__}")
+    for key, value in override.items():
+        if key not in base:
+            raise ParamsError(f"{where}.{key}: unknown key (allowed: {sorted(base)})")
+        if isinstance(value, Mapping) and isinstance(base[key], Mapping) and key != "lrs":
+            _merge(base[key], value, f"{where}.{key}", apply)
+        elif apply:
+            base[key] = copy.deepcopy(value)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    label = where or "params.yaml"
+    if not isinstance(raw, Mapping):
+        raise ParamsError(f"{label}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            raise ParamsError(f"{_join(where, key)}: unknown key (allowed: {names})")
+    values = {}
+    for name in names:
+        key = _join(where, name)
+        if name not in raw:
+            raise ParamsError(f"{key}: missing")
+        values[name] = _convert(hints[name], raw[name], key)
+    obj = cls(**values)
+    if hasattr(obj, "check") and cls is not Params:
+        obj.check()
+    return obj
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ParamsError(f"{key}: {value!r} is not one of {list(args)}")
+        return value
+    if origin in (types.UnionType, typing.Union):
+        for option in args:
+            try:
+                return _convert(option, value, key)
+            except ParamsError:
+                continue
+        raise ParamsError(f"{key}: {value!r} is none of {[a.__name__ for a in args]}")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ParamsError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        return tuple(_convert(args[0], item, f"{key}[{i}]") for i, item in enumerate(value))
+    if origin is Mapping:
+        if not isinstance(value, Mapping):
+            raise ParamsError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return types.MappingProxyType(
+            {k: _convert(args[1], v, _join(key, k)) for k, v in value.items()}
+        )
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParamsError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ParamsError(f"{key}: expected a string, got {type(value).__name__} {value!r}")
+        return value
+    raise TypeError(f"params: no converter for {hint!r} at {key}")  # a bug, not a user error
+
+
+def _at_least(value: int, low: int, key: str) -> None:
+    if value < low:
+        raise ParamsError(f"{key}: must be >= {low}, got {value}")
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple | list):
+        return [_plain(v) for v in obj]
+    return obj
