@@ -1,0 +1,191 @@
+"""Train one run: plain SGD at a constant lr, with snapshots, history and a resume state.
+
+Outputs under `out` (= results/runs/<id>/):
+  history.csv    one row per step t < T: train_loss, train_acc on step t's batch (before
+                 the update); plus rows at evaluation steps with eval_train_* and test_*
+                 (eval mode, running statistics), evaluated on the parameters after t updates
+  snapshots/     step{t:06d}.pt: the state_dict before update t, at the probe schedule's steps
+  final.pt       the final state_dict (after the last completed update)
+  run.json       status (completed | diverged), final accuracies, timing, provenance;
+                 written last, so its presence means the run is complete
+While running, `.work/` holds the resume state and the snapshots so far; a killed run
+started again continues from its last checkpoint and gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from bnpipe.data.batches import DeviceData, train_batch_indices
+from bnpipe.data.prepare import load_prepared
+from bnpipe.files import save_torch, write_csv, write_json
+from bnpipe.models import build_model
+from bnpipe.params import Params, RunSpec
+from bnpipe.provenance import device_name, git_state, package_versions
+from bnpipe.schedule import snapshot_steps
+
+FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
+EVAL_BATCH = 1000  # examples per forward pass in evaluation
+TRAIN_SECTIONS = ("data", "vgg", "train", "probe")  # params a run's outputs depend on
+
+
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "snapshots" / f"step{step:06d}.pt"
+
+
+def train_run(
+    spec: RunSpec, params: Params, prepared: Path, out: Path, device: str = "cpu",
+    progress: bool = True,
+) -> dict:  # fmt: skip
+    out, work = Path(out), Path(out) / ".work"
+    t_start = time.perf_counter()
+    arrays, data_meta = load_prepared(prepared)
+    data = DeviceData(arrays, device)
+    model = build_model(spec, params).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # no momentum, no decay
+    T, batch_size = params.train.steps, params.train.batch_size
+    schedule = set(snapshot_steps(T, params.probe.snapshots))
+    fingerprint = {"run": spec.id, "params": params.digest(*TRAIN_SECTIONS),
+                   "data": data_meta["checksum"]}  # fmt: skip
+
+    state = _load_resume(work, fingerprint, device)
+    if state:
+        model.load_state_dict(state["model"])
+    start = state["step"] if state else 0
+    steps_log: list[dict] = state["steps_log"] if state else []
+    evals_log: list[dict] = state["evals_log"] if state else []
+    diverged: dict | None = None
+
+    # Losses and accuracies stay on the device until a flush (avoids a sync every step).
+    pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+
+    def flush() -> dict | None:
+        """Move pending values to the log; return divergence info at the first non-finite loss."""
+        if not pending:
+            return None
+        values = torch.stack([torch.stack([loss, acc]) for _, loss, acc in pending]).cpu()
+        for (step, _, _), (loss, acc) in zip(pending, values.tolist(), strict=True):
+            if not math.isfinite(loss):
+                pending.clear()
+                last = steps_log[-1]["train_loss"] if steps_log else float("nan")
+                return {"step": step, "last_finite_loss": last}
+            steps_log.append({"step": step, "train_loss": loss, "train_acc": acc})
+        pending.clear()
+        return None
+
+    bar = tqdm(total=T, initial=start, desc=spec.id, unit="step", disable=not progress,
+               mininterval=1.0)  # fmt: skip
+    for t in range(start, T + 1):
+        is_snapshot, is_eval = t in schedule, t % params.train.eval_every == 0 or t == T
+        is_checkpoint = t > start and t % params.train.checkpoint_every == 0
+        if is_snapshot or is_eval or is_checkpoint or t % FLUSH_EVERY == 0:
+            diverged = flush()
+            if diverged:
+                break
+            if steps_log:
+                bar.set_postfix(loss=f"{steps_log[-1]['train_loss']:.3f}",
+                                acc=f"{steps_log[-1]['train_acc']:.3f}", refresh=False)  # fmt: skip
+        if is_checkpoint:
+            save_torch(work / "resume.pt", {"fingerprint": fingerprint, "step": t,
+                       "model": model.state_dict(), "steps_log": steps_log,
+                       "evals_log": evals_log})  # fmt: skip
+        if is_snapshot:
+            save_torch(snapshot_path(work, t), _cpu_state(model))
+        if is_eval:
+            evals_log.append({"step": t, **_evaluate(model, data)})
+        if t == T:
+            break
+        x, y = data.batch(train_batch_indices(data.n_train, batch_size, spec.seed, t))
+        model.train()
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        pending.append((t, loss.detach(), (logits.argmax(1) == y).float().mean()))
+        bar.update(1)
+    bar.close()
+    wall = time.perf_counter() - t_start
+
+    history = pd.DataFrame(steps_log, columns=["step", "train_loss", "train_acc"])
+    evals = pd.DataFrame(evals_log, columns=["step", "eval_train_loss", "eval_train_acc",
+                                             "test_loss", "test_acc"])  # fmt: skip
+    history = history.merge(evals, on="step", how="outer").sort_values("step")
+    last_eval = evals_log[-1] if evals_log and not diverged else {}
+    record = {
+        "id": spec.id, "model": spec.model, "variant": spec.variant, "lr": spec.lr,
+        "seed": spec.seed,
+        "status": "diverged" if diverged else "completed",
+        "steps_done": diverged["step"] if diverged else T,
+        "diverged": diverged,
+        "final": {k: last_eval.get(k, float("nan")) for k in
+                  ("eval_train_acc", "eval_train_loss", "test_acc", "test_loss")},
+        "snapshot_steps": sorted(int(p.stem[4:]) for p in (work / "snapshots").glob("*.pt")),
+        "timing": {"wall_s": wall, "steps_this_session": max(0, len(steps_log) - start),
+                   "resumed_from_step": start},
+        "provenance": {
+            "params": params.section(*TRAIN_SECTIONS), "params_digest": fingerprint["params"],
+            "scale": params.scale, "git": git_state(), "data": data_meta,
+            "packages": package_versions(), "device": device_name(device),
+        },
+    }  # fmt: skip
+    # Publish: snapshots and final state first, run.json last (its presence = complete).
+    if snapshot_path(out, 0).parent.exists():
+        shutil.rmtree(snapshot_path(out, 0).parent)
+    (work / "snapshots").mkdir(parents=True, exist_ok=True)
+    (work / "snapshots").rename(snapshot_path(out, 0).parent)
+    write_csv(out / "history.csv", history)
+    save_torch(out / "final.pt", _cpu_state(model))
+    write_json(out / "run.json", record)
+    shutil.rmtree(work, ignore_errors=True)
+    return record
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, data: DeviceData) -> dict[str, float]:
+    """Loss and accuracy on the full train and test sets, in eval mode."""
+    was_training = model.training
+    model.eval()
+    result = {}
+    for split, prefix in (("train", "eval_train"), ("test", "test")):
+        n = len(data.y_train if split == "train" else data.y_test)
+        loss_sum = torch.zeros((), device=data.mean.device)
+        correct = torch.zeros((), device=data.mean.device)
+        for lo in range(0, n, EVAL_BATCH):
+            x, y = data.batch(torch.arange(lo, min(lo + EVAL_BATCH, n)), split)
+            logits = model(x)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+        result[f"{prefix}_loss"] = loss_sum.item() / n
+        result[f"{prefix}_acc"] = correct.item() / n
+    model.train(was_training)
+    return result
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _load_resume(work: Path, fingerprint: dict, device: str) -> dict | None:
+    """The resume state of this very run (same id, params and data), or None."""
+    path = work / "resume.pt"
+    if not path.exists():
+        shutil.rmtree(work, ignore_errors=True)  # snapshots without a resume state: start over
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    if state.get("fingerprint") != fingerprint:
+        shutil.rmtree(work, ignore_errors=True)
+        return None
+    for stale in (work / "snapshots").glob("*.pt"):  # taken after the checkpoint: redo
+        if int(stale.stem[4:]) >= state["step"]:
+            stale.unlink()
+    return state

@@ -1,0 +1,21 @@
+"""Train one run of the grid: python workflow/scripts/train.py --run vgg-batchnorm-lr0.1-s0"""
+
+from pathlib import Path
+
+import torch
+
+from bnpipe.cli import params_from, parser
+from bnpipe.devices import lease_device
+from bnpipe.train import train_run
+
+p = parser(__doc__)
+p.add_argument("--run", required=True, help="run id, e.g. vgg-batchnorm-lr0.1-s0")
+p.add_argument("--prepared", type=Path, required=True, help="canonical array file (.npz)")
+p.add_argument("--out", type=Path, required=True, help="run directory to write")
+p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+args = p.parse_args()
+params = params_from(args)
+torch.set_num_threads(args.threads)
+with lease_device() as lease:
+    record = train_run(params.run(args.run), params, args.prepared, args.out, device=lease.device)
+print(f"{record['id']}: {record['status']}, test acc {record['final']['test_acc']:.3f}")
