@@ -1,0 +1,50 @@
+# bnpipe: download -> prepare -> train (per run) -> probe (per run) -> analyze -> report
+#
+#   snakemake --cores all --resources gpu=2     the whole DAG (default target: the report)
+#   snakemake --config scale=paper ...          another scale of params.yaml
+#   snakemake --config cifar_archive=PATH ...   a local CIFAR-10 archive instead of the URL
+# Paths live here and in workflow/rules/ only; scripts get them as arguments.
+import os
+import sys
+
+from bnpipe.params import load_params
+
+PARAMS_FILE = "params.yaml"
+ENV = "../envs/bnpipe.yaml"  # relative to workflow/rules/; for --use-conda only
+
+# Jobs' `python` is the interpreter running Snakemake (the project's environment).
+os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")]))
+
+
+configfile: PARAMS_FILE
+
+
+# Runtime settings: how to run, not what the experiment is (never in params.yaml).
+RUNTIME = {
+    "cifar_archive": os.environ.get(
+        "BNPIPE_CIFAR_ARCHIVE", ""
+    ),  # local archive, or "" = URL
+    "threads": 1,  # CPU threads per training or probe job
+}
+for key in list(config):
+    if key in RUNTIME:
+        RUNTIME[key] = config.pop(key)
+
+# Validated here, before any job starts: a bad key stops everything with its name.
+P = load_params(config)
+RUN_IDS = [spec.id for spec in P.runs()]
+
+
+wildcard_constraints:
+    run="|".join(RUN_IDS),
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/runs.smk"
+include: "workflow/rules/summary.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        REPORT,

@@ -1,0 +1,85 @@
+"""Figures of the report. Each function returns a matplotlib Figure; nothing is shown."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+COLORS = {"standard": "#1f77b4", "batchnorm": "#d62728"}
+
+
+def accuracy_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
+    """Train and test accuracy over steps: seed mean (line) and bootstrap band, one row
+    of panels per (model, lr); diverged runs are marked with an x at their last step."""
+    keys = curves[["model", "lr"]].drop_duplicates().sort_values(["model", "lr"]).values
+    fig, axes = plt.subplots(len(keys), 2, figsize=(10, 3.2 * len(keys)), squeeze=False,
+                             sharey=True)  # fmt: skip
+    for row, (model, lr) in enumerate(keys):
+        for col, split in enumerate(("train", "test")):
+            ax = axes[row, col]
+            sel = curves[(curves.model == model) & (curves.lr == lr) & (curves.split == split)]
+            for variant, c in sel.groupby("variant"):
+                color = COLORS.get(variant)
+                n = int(c.n.max())
+                ax.plot(c.step, c["mean"], color=color, label=f"{variant} (n={n})")
+                ax.fill_between(c.step, c.lo, c.hi, color=color, alpha=0.25, linewidth=0)
+                dead = runs[(runs.model == model) & (runs.lr == lr) & (runs.variant == variant)
+                            & (runs.status == "diverged")]  # fmt: skip
+                for step in dead.diverged_at:
+                    ax.plot(step, 0.1, "x", color=color, markersize=9)
+            ax.set_title(f"{model}, lr {lr:g}: {split} accuracy (eval mode)")
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+            if col == 0:
+                ax.set_ylabel("accuracy")
+            ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def activation_bands(probes: pd.DataFrame, layers: list[int], runs: list[str]) -> plt.Figure:
+    """Percentile bands of one unit's activations over training (paper Fig. 2): one column
+    per layer, one row per run; the darker the band, the more central the percentiles."""
+    fig, axes = plt.subplots(len(runs), len(layers), figsize=(4.5 * len(layers), 2.6 * len(runs)),
+                             squeeze=False, sharex=True)  # fmt: skip
+    acts = probes[probes.probe == "activations"]
+    for i, run in enumerate(runs):
+        for j, layer in enumerate(layers):
+            ax = axes[i, j]
+            sel = acts[(acts.run == run) & (acts.layer == layer)]
+            wide = sel.pivot(index="step", columns="metric", values="value").sort_index()
+            qs = sorted((float(m[1:]) for m in wide.columns if m.startswith("p")))
+            color = COLORS.get(run.split("-")[1], "#555555")
+            for k in range(len(qs) // 2):  # pair the outermost percentiles first
+                lo, hi = wide[f"p{qs[k]:g}"], wide[f"p{qs[-1 - k]:g}"]
+                ax.fill_between(wide.index, lo, hi, color=color, alpha=0.15 + 0.15 * k,
+                                linewidth=0, label=f"p{qs[k]:g}-p{qs[-1 - k]:g}")  # fmt: skip
+            if len(qs) % 2:
+                ax.plot(wide.index, wide[f"p{qs[len(qs) // 2]:g}"], color=color, lw=1.2,
+                        label=f"p{qs[len(qs) // 2]:g}")  # fmt: skip
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_title(f"{run}, layer #{layer}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == len(runs) - 1:
+                ax.set_xlabel("step (log scale)")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def png_bytes(fig: plt.Figure, dpi: int = 110) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def finite_or_dash(x: float, fmt: str = "{:.3f}") -> str:
+    return fmt.format(x) if x is not None and np.isfinite(x) else "–"
