@@ -92,10 +92,15 @@ class TrainParams:
     batch_size: int
     eval_every: int
     checkpoint_every: int
+    snapshots: int
 
     def check(self) -> None:
         for key in ("steps", "batch_size", "eval_every", "checkpoint_every"):
             _at_least(getattr(self, key), 1, f"train.{key}")
+        _at_least(self.snapshots, 2, "train.snapshots")
+        if self.snapshots > self.steps + 1:
+            raise ParamsError(f"train.snapshots: {self.snapshots} snapshots need at least "
+                              f"{self.snapshots - 1} train.steps, got {self.steps}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,12 +117,10 @@ class ActivationParams:
 
 @dataclasses.dataclass(frozen=True)
 class ProbeParams:
-    snapshots: int
     batch_size: int
     activations: ActivationParams
 
     def check(self) -> None:
-        _at_least(self.snapshots, 2, "probe.snapshots")
         _at_least(self.batch_size, 2, "probe.batch_size")
 
 
@@ -169,11 +172,6 @@ class Params:
     report: ReportParams
 
     def check(self) -> None:
-        if self.probe.snapshots > self.train.steps + 1:
-            raise ParamsError(
-                f"probe.snapshots: {self.probe.snapshots} snapshots need at least "
-                f"{self.probe.snapshots - 1} train.steps, got {self.train.steps}"
-            )
         n_layers = sum(1 for item in self.vgg.stack if item != "M")
         for layer in (*self.report.activation_layers,):
             if layer > n_layers:
@@ -227,6 +225,7 @@ def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Param
         raise ParamsError(f"scale: {scale!r} is not one of {SCALES}")
     if scale not in scales:
         raise ParamsError(f"scales.{scale}: no preset for the selected scale")
+    _build(Params, raw, "").check()  # the protocol itself must be whole and valid
     for name in scales:
         if name not in SCALES:
             raise ParamsError(f"scales.{name}: unknown scale (allowed: {SCALES})")

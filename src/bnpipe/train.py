@@ -35,7 +35,7 @@ from bnpipe.schedule import snapshot_steps
 
 FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
 EVAL_BATCH = 1000  # examples per forward pass in evaluation
-TRAIN_SECTIONS = ("data", "vgg", "train", "probe")  # params a run's outputs depend on
+TRAIN_SECTIONS = ("data", "vgg", "train")  # params a run's outputs depend on
 
 
 def snapshot_path(run_dir: Path, step: int) -> Path:
@@ -53,7 +53,7 @@ def train_run(
     model = build_model(spec, params).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # no momentum, no decay
     T, batch_size = params.train.steps, params.train.batch_size
-    schedule = set(snapshot_steps(T, params.probe.snapshots))
+    schedule = set(snapshot_steps(T, params.train.snapshots))
     fingerprint = {"run": spec.id, "params": params.digest(*TRAIN_SECTIONS),
                    "data": data_meta["checksum"]}  # fmt: skip
 

@@ -1,0 +1,88 @@
+"""The whole DAG at the `smoke` scale, through Snakemake and through DVC, in fresh copies."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.integration
+SMK = ["snakemake", "--workflow-profile", "workflow/profiles/default", "--cores", "2"]
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """The files a fresh clone would have (tracked or not ignored), scale set to smoke."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    params = dest / "params.yaml"
+    params.write_text(params.read_text().replace("\nscale: quick", "\nscale: smoke", 1))
+    return dest
+
+
+def _sh(cmd: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "BNPIPE_GPU_COUNT": "0"}  # fmt: skip
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res.stdout + res.stderr
+
+
+def _check_outputs(root: Path) -> None:
+    runs = pd.read_csv(root / "results" / "runs.csv")
+    assert sorted(runs.id) == sorted(f"vgg-{v}-lr0.1-s{s}" for v in ("standard", "batchnorm")
+                                     for s in (0, 1))  # fmt: skip
+    assert (runs.status == "completed").all()
+    assert runs.final_test_acc.between(0, 1).all() and runs.final_train_acc.between(0, 1).all()
+    metrics = json.loads((root / "results" / "metrics.json").read_text())
+    entry = metrics["vgg"]["batchnorm"]["lr0.1"]
+    assert entry["n_seeds"] == 2 and 0 <= entry["test_acc"] <= 1
+    assert entry["test_acc"] == pytest.approx(
+        runs[runs.variant == "batchnorm"].final_test_acc.mean(), abs=1e-6)
+    assert metrics["runs"] == {"total": 4, "completed": 4, "diverged": 0}
+    probes = pd.read_csv(root / "results" / "probes" / "vgg-batchnorm-lr0.1-s0.csv")
+    assert list(probes.columns) == ["run", "step", "layer", "probe", "metric", "value"]
+    assert sorted(probes.layer.unique()) == list(range(1, 14))
+    assert sorted(probes.step.unique()) == [0, 3, 12]  # the smoke schedule
+    history = pd.read_csv(root / "results" / "runs" / "vgg-standard-lr0.1-s1" / "history.csv")
+    assert history.train_loss.notna().sum() == 12
+    page = (root / "reports" / "index.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 2
+    assert "Activation distributions" in page and "vgg-standard-lr0.1-s1" in page
+    for fetch in ('src="http', "src='http", 'href="http', "url(http", "<script src", "<link"):
+        assert fetch not in page  # self-contained: nothing is requested
+
+
+def test_snakemake_builds_the_whole_dag(tmp_path):
+    root = _copy_checkout(tmp_path)
+    _sh(SMK, root)
+    _check_outputs(root)
+    assert "Nothing to be done" in _sh([*SMK, "-n"], root)
+
+
+def test_dvc_repro_builds_it_too_and_then_has_nothing_to_do(tmp_path):
+    root = _copy_checkout(tmp_path)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        _sh(cmd, root)
+    _sh(["dvc", "repro"], root)
+    _check_outputs(root)
+    again = _sh(["dvc", "repro"], root)
+    assert "Data and pipelines are up to date" in again, again
+    assert "Nothing to be done" in _sh([*SMK, "-n"], root)
+    show = json.loads(_sh(["dvc", "exp", "show", "--json"], root).strip().splitlines()[-1])
+    data = show[0]["data"]
+    assert data["params"]["params.yaml"]["data"]["scale"] == "smoke"
+    metrics = data["metrics"]["results/metrics.json"]["data"]
+    assert metrics["vgg"]["standard"]["lr0.1"]["n_seeds"] == 2

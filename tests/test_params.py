@@ -1,0 +1,78 @@
+import pytest
+
+from bnpipe.params import ParamsError, load_params
+from conftest import ROOT, raw_params
+
+
+def test_params_yaml_loads_every_scale():
+    for scale in ("quick", "paper", "smoke"):
+        p = load_params(raw_params(scale))
+        assert p.scale == scale
+        assert sum(1 for c in p.vgg.stack if c != "M") == 13  # all scales keep 13 convs
+    paper = load_params(raw_params("paper"))
+    assert paper.vgg.width == 1.0 and paper.train.steps == 15000
+    assert paper.train.batch_size == 128 and paper.grid.lrs["vgg"] == (0.1, 0.5)
+    assert len(paper.grid.seeds) == 5 and paper.train.snapshots >= 30
+    assert load_params(ROOT / "params.yaml").scale in ("quick", "paper", "smoke")
+
+
+def test_run_ids_are_readable_and_cover_the_grid():
+    p = load_params(raw_params("paper"))
+    ids = [r.id for r in p.runs()]
+    assert "vgg-batchnorm-lr0.1-s0" in ids and "vgg-standard-lr0.5-s4" in ids
+    assert len(ids) == len(set(ids)) == 2 * 2 * 5
+    assert p.run("vgg-batchnorm-lr0.5-s3").lr == 0.5
+
+
+def test_params_are_frozen():
+    p = load_params(raw_params())
+    with pytest.raises(AttributeError):
+        p.train.steps = 3  # type: ignore[misc]
+
+
+def _broken(mutate) -> str:
+    raw = raw_params("paper")
+    mutate(raw)
+    with pytest.raises(ParamsError) as err:
+        load_params(raw)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda r: r["train"].update(stepz=3), "train.stepz: unknown key"),
+        (lambda r: r.update(extra=1), "extra: unknown key"),
+        (lambda r: r["scales"]["quick"]["vgg"].update(widht=1), "scales.quick.vgg.widht"),
+        (lambda r: r["train"].update(steps="ten"), "train.steps: expected an integer"),
+        (lambda r: r["train"].update(steps=1.5), "train.steps: expected an integer"),
+        (lambda r: r["train"].update(steps=0), "train.steps: must be >= 1"),
+        (lambda r: r["grid"]["lrs"].update(vgg=[0.1, -0.5]), "grid.lrs.vgg: learning rate -0.5"),
+        (lambda r: r["grid"]["lrs"].update(vgg=0.1), "grid.lrs.vgg: expected a list"),
+        (lambda r: r["grid"].update(variants=["batchnrom"]), "unknown variant 'batchnrom'"),
+        (lambda r: r["grid"].update(models=["resnet"]), "unknown model 'resnet'"),
+        (lambda r: r["grid"].update(seeds=[]), "grid.seeds: empty"),
+        (lambda r: r.update(scale="huge"), "scale: 'huge' is not one of"),
+        (lambda r: r["data"].update(source="imagenet"), "data.source: 'imagenet'"),
+        (lambda r: r["vgg"].update(width=-1.0), "vgg.width"),
+        (lambda r: r["train"].pop("batch_size"), "train.batch_size: missing"),
+        (lambda r: r["train"].update(snapshots=20000), "train.snapshots"),
+        (lambda r: r["report"].update(activation_layers=[14]), "report.activation_layers"),
+    ],
+)
+def test_bad_params_name_the_key(mutate, expected):
+    assert expected in _broken(mutate)
+
+
+def test_allowed_values_are_listed():
+    message = _broken(lambda r: r["grid"].update(variants=["nope"]))
+    assert "batchnorm" in message and "standard" in message
+
+
+def test_digest_tracks_only_the_named_sections():
+    a = load_params(raw_params("paper"))
+    raw = raw_params("paper")
+    raw["probe"]["batch_size"] = 77
+    b = load_params(raw)
+    assert a.digest("train", "vgg", "data") == b.digest("train", "vgg", "data")
+    assert a.digest("probe") != b.digest("probe")

@@ -1,0 +1,45 @@
+import numpy as np
+import torch
+
+from bnpipe.models.vgg import VGG
+from bnpipe.params import load_params
+from bnpipe.probes import SnapshotContext
+from bnpipe.probes.activations import ActivationProbe
+from conftest import raw_params
+
+
+def _ctx(site="normalized"):
+    raw = raw_params("smoke")
+    raw["probe"]["activations"]["site"] = site
+    params = load_params(raw)
+    spec = params.run("vgg-batchnorm-lr0.1-s0")
+    model = VGG(params.vgg.stack, params.vgg.width, "batchnorm", seed=0)
+    x = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    return params, SnapshotContext(spec, params, 0, model, x, torch.zeros(16, dtype=torch.long))
+
+
+def test_percentiles_are_those_of_the_unit_over_batch_height_width():
+    params, ctx = _ctx("conv")
+    rows = {(layer, metric): v for layer, metric, v in ActivationProbe(
+        params.probe.activations).measure(ctx)}  # fmt: skip
+    assert {layer for layer, _ in rows} == set(range(1, 14))
+    # Recompute layer 3's raw conv output by hand, on the model in training mode.
+    with torch.no_grad():
+        h = ctx.model.features[:3](ctx.probe_x)  # block 1, block 2, max-pool
+        unit = ctx.model.blocks[2].conv(h)[:, params.probe.activations.unit].double().numpy()
+    for q in params.probe.activations.percentiles:
+        assert np.isclose(rows[(3, f"p{q:g}")], np.percentile(unit, q), rtol=1e-6, atol=1e-9)
+    assert np.isclose(rows[(3, "mean")], unit.mean()) and np.isclose(rows[(3, "var")], unit.var())
+
+
+def test_batchnorm_output_is_standardized_and_model_is_untouched():
+    params, ctx = _ctx("normalized")
+    before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
+    ctx.model.eval()
+    rows = {(layer, m): v for layer, m, v in ActivationProbe(params.probe.activations).measure(ctx)}
+    # After BN (gamma=1, beta=0 at init), in training mode: zero mean, unit variance per unit.
+    for layer in range(1, 14):
+        assert abs(rows[(layer, "mean")]) < 1e-5 and abs(rows[(layer, "var")] - 1) < 1e-3
+    after = ctx.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats too
+    assert not ctx.model.training  # mode restored

@@ -1,0 +1,103 @@
+"""Training: replay of step t from a snapshot, bit-exact resume, divergence as a result."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+import bnpipe.train
+from bnpipe.data.batches import DeviceData, train_batch_indices
+from bnpipe.data.prepare import load_prepared, prepare_cifar10
+from bnpipe.models import build_model
+from bnpipe.params import RunSpec, load_params
+from bnpipe.schedule import snapshot_steps
+from bnpipe.train import snapshot_path, train_run
+from conftest import make_imagefolder_archive, raw_params
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    make_imagefolder_archive(root / "a.tar.gz", n_per_class=30)
+    params = load_params(raw_params("smoke"))
+    prepare_cifar10(root / "a.tar.gz", root / "prepared.npz", params.data)
+    return root, params
+
+
+def _run(setup, name, spec=None, **kw):
+    root, params = setup
+    spec = spec or params.run("vgg-batchnorm-lr0.1-s0")
+    return train_run(spec, params, root / "prepared.npz", root / name, progress=False, **kw)
+
+
+def test_outputs_follow_the_schedule(setup):
+    root, params = setup
+    record = _run(setup, "plain")
+    steps = snapshot_steps(params.train.steps, params.train.snapshots)
+    assert record["status"] == "completed" and record["snapshot_steps"] == steps
+    assert all(snapshot_path(root / "plain", s).exists() for s in steps)
+    history = pd.read_csv(root / "plain" / "history.csv")
+    assert history.train_loss.notna().sum() == params.train.steps
+    eval_steps = history.dropna(subset=["test_acc"]).step.tolist()
+    assert eval_steps == list(range(0, params.train.steps + 1, params.train.eval_every))
+    assert json.loads((root / "plain" / "run.json").read_text())["provenance"]["data"]["checksum"]
+    assert not (root / "plain" / ".work").exists()
+
+
+def test_replaying_step_t_from_its_snapshot_gives_the_logged_loss(setup):
+    root, params = setup
+    _run(setup, "replay")
+    history = pd.read_csv(root / "replay" / "history.csv").set_index("step")
+    arrays, _ = load_prepared(root / "prepared.npz")
+    data = DeviceData(arrays)
+    spec = params.run("vgg-batchnorm-lr0.1-s0")
+    for step in snapshot_steps(params.train.steps, params.train.snapshots)[:-1]:
+        model = build_model(spec, params)
+        model.load_state_dict(torch.load(snapshot_path(root / "replay", step)))
+        model.train()
+        idx = train_batch_indices(data.n_train, params.train.batch_size, spec.seed, step)
+        x, y = data.batch(idx)
+        assert F.cross_entropy(model(x), y).item() == history.train_loss[step]
+
+
+def test_an_interrupted_run_resumes_to_identical_results(setup, monkeypatch):
+    root, params = setup
+    _run(setup, "whole")
+    real = bnpipe.train.train_batch_indices
+
+    def crash_at_7(n, b, seed, step):
+        if step == 7:
+            raise KeyboardInterrupt("simulated crash")
+        return real(n, b, seed, step)
+
+    monkeypatch.setattr(bnpipe.train, "train_batch_indices", crash_at_7)
+    with pytest.raises(KeyboardInterrupt):
+        _run(setup, "resumed")
+    assert (root / "resumed" / ".work" / "resume.pt").exists()
+    assert not (root / "resumed" / "run.json").exists()  # incomplete is never taken as done
+    monkeypatch.setattr(bnpipe.train, "train_batch_indices", real)
+    record = _run(setup, "resumed")
+    assert record["timing"]["resumed_from_step"] == 4  # last checkpoint before the crash
+    a, b = root / "whole", root / "resumed"
+    assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
+    for name in ["final.pt", *(f"snapshots/step{s:06d}.pt" for s in record["snapshot_steps"])]:
+        sa, sb = torch.load(a / name), torch.load(b / name)
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+
+
+def test_a_blow_up_is_recorded_as_diverged(setup):
+    root, params = setup
+    spec = RunSpec("vgg", "standard", 1e4, 0)
+    record = _run(setup, "diverged", spec=spec)
+    assert record["status"] == "diverged"
+    step = record["diverged"]["step"]
+    assert 0 < step < params.train.steps
+    assert all(s <= step for s in record["snapshot_steps"])
+    history = pd.read_csv(root / "diverged" / "history.csv")
+    losses = history.train_loss.dropna()
+    assert losses.map(lambda v: v == v and abs(v) != float("inf")).all()
+    assert record["diverged"]["last_finite_loss"] == losses.iloc[-1]
