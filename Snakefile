@@ -7,13 +7,15 @@
 import os
 import sys
 
-from bnpipe.params import load_params
+from bnpipe.params import ParamsError, load_params
 
 PARAMS_FILE = "params.yaml"
 ENV = "../envs/bnpipe.yaml"  # relative to workflow/rules/; for --use-conda only
 
 # Jobs' `python` is the interpreter running Snakemake (the project's environment).
-os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")]))
+os.environ.update(
+    PATH=os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")])
+)
 
 
 configfile: PARAMS_FILE
@@ -31,7 +33,10 @@ for key in list(config):
         RUNTIME[key] = config.pop(key)
 
 # Validated here, before any job starts: a bad key stops everything with its name.
-P = load_params(config)
+try:
+    P = load_params(config)
+except ParamsError as err:
+    sys.exit(f"Invalid params ({PARAMS_FILE} or --config): {err}")
 RUN_IDS = [spec.id for spec in P.runs()]
 
 

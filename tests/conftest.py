@@ -47,18 +47,23 @@ def make_pickle_archive(path: Path, n_per_class: int = 2, seed: int = 0) -> dict
     x_test, y_test = fake_images(n_per_class, seed + 1)
     with tarfile.open(path, "w:gz") as tar:
         for i, part in enumerate(np.array_split(np.arange(len(y_train)), 5), start=1):
-            batch = {b"data": x_train[part].transpose(0, 3, 1, 2).reshape(len(part), -1),
-                     b"labels": y_train[part].tolist()}  # fmt: skip
+            batch = {
+                b"data": x_train[part].transpose(0, 3, 1, 2).reshape(len(part), -1),
+                b"labels": y_train[part].tolist(),
+            }
             _add(tar, f"cifar-10-batches-py/data_batch_{i}", pickle.dumps(batch))
-        test = {b"data": x_test.transpose(0, 3, 1, 2).reshape(len(y_test), -1),
-                b"labels": y_test.tolist()}  # fmt: skip
+        test = {
+            b"data": x_test.transpose(0, 3, 1, 2).reshape(len(y_test), -1),
+            b"labels": y_test.tolist(),
+        }
         _add(tar, "cifar-10-batches-py/test_batch", pickle.dumps(test))
         _add(tar, "cifar-10-batches-py/batches.meta", pickle.dumps({}))
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def make_imagefolder_archive(path: Path, n_per_class: int = 3, seed: int = 0,
-                             classes=CLASSES, size=(32, 32)) -> dict:  # fmt: skip
+def make_imagefolder_archive(
+    path: Path, n_per_class: int = 3, seed: int = 0, classes=CLASSES, size=(32, 32)
+) -> dict:
     """An image-folder tarball of lossless PNGs under a prefix folder; returns its arrays."""
     from PIL import Image
 

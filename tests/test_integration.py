@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -20,8 +19,13 @@ SMK = ["snakemake", "--workflow-profile", "workflow/profiles/default", "--cores"
 
 def _copy_checkout(dest: Path) -> Path:
     """The files a fresh clone would have (tracked or not ignored), scale set to smoke."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -32,24 +36,31 @@ def _copy_checkout(dest: Path) -> Path:
 
 
 def _sh(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "BNPIPE_GPU_COUNT": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "BNPIPE_GPU_COUNT": "0",
+    }
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    assert res.returncode == 0, (
+        f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    )
     return res.stdout + res.stderr
 
 
 def _check_outputs(root: Path) -> None:
     runs = pd.read_csv(root / "results" / "runs.csv")
-    assert sorted(runs.id) == sorted(f"vgg-{v}-lr0.1-s{s}" for v in ("standard", "batchnorm")
-                                     for s in (0, 1))  # fmt: skip
+    assert sorted(runs.id) == sorted(
+        f"vgg-{v}-lr0.1-s{s}" for v in ("standard", "batchnorm") for s in (0, 1)
+    )
     assert (runs.status == "completed").all()
     assert runs.final_test_acc.between(0, 1).all() and runs.final_train_acc.between(0, 1).all()
     metrics = json.loads((root / "results" / "metrics.json").read_text())
     entry = metrics["vgg"]["batchnorm"]["lr0.1"]
     assert entry["n_seeds"] == 2 and 0 <= entry["test_acc"] <= 1
     assert entry["test_acc"] == pytest.approx(
-        runs[runs.variant == "batchnorm"].final_test_acc.mean(), abs=1e-6)
+        runs[runs.variant == "batchnorm"].final_test_acc.mean(), abs=1e-6
+    )
     assert metrics["runs"] == {"total": 4, "completed": 4, "diverged": 0}
     probes = pd.read_csv(root / "results" / "probes" / "vgg-batchnorm-lr0.1-s0.csv")
     assert list(probes.columns) == ["run", "step", "layer", "probe", "metric", "value"]
@@ -73,8 +84,11 @@ def test_snakemake_builds_the_whole_dag(tmp_path):
 
 def test_dvc_repro_builds_it_too_and_then_has_nothing_to_do(tmp_path):
     root = _copy_checkout(tmp_path)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
         _sh(cmd, root)
     _sh(["dvc", "repro"], root)
     _check_outputs(root)
@@ -86,3 +100,14 @@ def test_dvc_repro_builds_it_too_and_then_has_nothing_to_do(tmp_path):
     assert data["params"]["params.yaml"]["data"]["scale"] == "smoke"
     metrics = data["metrics"]["results/metrics.json"]["data"]
     assert metrics["vgg"]["standard"]["lr0.1"]["n_seeds"] == 2
+
+
+def test_bad_params_stop_snakemake_before_any_job(tmp_path):
+    root = _copy_checkout(tmp_path)
+    params = root / "params.yaml"
+    params.write_text(params.read_text().replace("  batch_size: 128", "  batchsize: 128", 1))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    res = subprocess.run([*SMK], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert "train.batchsize: unknown key" in res.stderr + res.stdout
+    assert not (root / "data" / "prepared").exists() and not (root / "results").exists()

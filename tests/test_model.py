@@ -1,10 +1,10 @@
 import torch
+from conftest import raw_params
 from torch import nn
 
 from bnpipe.models import build_model
 from bnpipe.models.vgg import VGG
 from bnpipe.params import load_params
-from conftest import raw_params
 
 STACK = load_params(raw_params("paper")).vgg.stack
 
@@ -42,7 +42,9 @@ def test_glorot_init_statistics():
 
 def test_init_is_a_function_of_the_seed():
     p = load_params(raw_params("smoke"))
-    a, b, c = (build_model(p.run(i), p) for i in ("vgg-standard-lr0.1-s0",
-               "vgg-standard-lr0.1-s0", "vgg-standard-lr0.1-s1"))  # fmt: skip
+    a, b, c = (
+        build_model(p.run(i), p)
+        for i in ("vgg-standard-lr0.1-s0", "vgg-standard-lr0.1-s0", "vgg-standard-lr0.1-s1")
+    )
     assert torch.equal(a.blocks[3].conv.weight, b.blocks[3].conv.weight)
     assert not torch.equal(a.blocks[3].conv.weight, c.blocks[3].conv.weight)

@@ -1,7 +1,7 @@
 import pytest
+from conftest import ROOT, raw_params
 
 from bnpipe.params import ParamsError, load_params
-from conftest import ROOT, raw_params
 
 
 def test_params_yaml_loads_every_scale():

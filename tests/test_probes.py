@@ -1,11 +1,11 @@
 import numpy as np
 import torch
+from conftest import raw_params
 
 from bnpipe.models.vgg import VGG
 from bnpipe.params import load_params
 from bnpipe.probes import SnapshotContext
 from bnpipe.probes.activations import ActivationProbe
-from conftest import raw_params
 
 
 def _ctx(site="normalized"):
@@ -20,8 +20,10 @@ def _ctx(site="normalized"):
 
 def test_percentiles_are_those_of_the_unit_over_batch_height_width():
     params, ctx = _ctx("conv")
-    rows = {(layer, metric): v for layer, metric, v in ActivationProbe(
-        params.probe.activations).measure(ctx)}  # fmt: skip
+    rows = {
+        (layer, metric): v
+        for layer, metric, v in ActivationProbe(params.probe.activations).measure(ctx)
+    }
     assert {layer for layer, _ in rows} == set(range(1, 14))
     # Recompute layer 3's raw conv output by hand, on the model in training mode.
     with torch.no_grad():

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_imagefolder_archive, make_pickle_archive, raw_params
 
 from bnpipe.data.prepare import load_prepared, prepare_cifar10
 from bnpipe.data.sources import DataError, download, read_archive, take_local
 from bnpipe.params import load_params
-from conftest import make_imagefolder_archive, make_pickle_archive, raw_params
 
 
 class Server:
@@ -160,7 +160,9 @@ def test_prepare_writes_arrays_with_a_stable_content_checksum(tmp_path):
 
 def test_prepare_refuses_tampered_arrays(tmp_path):
     make_imagefolder_archive(tmp_path / "a.tar.gz", n_per_class=3)
-    prepare_cifar10(tmp_path / "a.tar.gz", tmp_path / "p.npz", load_params(raw_params("paper")).data)
+    prepare_cifar10(
+        tmp_path / "a.tar.gz", tmp_path / "p.npz", load_params(raw_params("paper")).data
+    )
     arrays, _ = load_prepared(tmp_path / "p.npz")
     arrays["y_train"][0] = (arrays["y_train"][0] + 1) % 10
     np.savez(tmp_path / "p.npz", **arrays)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_imagefolder_archive, raw_params
 
 import bnpipe.train
 from bnpipe.data.batches import DeviceData, train_batch_indices
@@ -16,7 +17,6 @@ from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params
 from bnpipe.schedule import snapshot_steps
 from bnpipe.train import snapshot_path, train_run
-from conftest import make_imagefolder_archive, raw_params
 
 
 @pytest.fixture(scope="module")

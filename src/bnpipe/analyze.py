@@ -39,15 +39,23 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], final_window: int) -> pd.D
         def final(column: str, evals=evals, completed=completed) -> float:
             return float(evals[column].mean()) if completed and len(evals) else float("nan")
 
-        rows.append({
-            "id": record["id"], "model": record["model"], "variant": record["variant"],
-            "lr": record["lr"], "seed": record["seed"], "status": record["status"],
-            "steps_done": record["steps_done"],
-            "diverged_at": (record["diverged"] or {}).get("step"),
-            "final_train_acc": final("eval_train_acc"), "final_test_acc": final("test_acc"),
-            "final_train_loss": final("eval_train_loss"), "final_test_loss": final("test_loss"),
-            "wall_s": record["timing"]["wall_s"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": record["id"],
+                "model": record["model"],
+                "variant": record["variant"],
+                "lr": record["lr"],
+                "seed": record["seed"],
+                "status": record["status"],
+                "steps_done": record["steps_done"],
+                "diverged_at": (record["diverged"] or {}).get("step"),
+                "final_train_acc": final("eval_train_acc"),
+                "final_test_acc": final("test_acc"),
+                "final_train_loss": final("eval_train_loss"),
+                "final_test_loss": final("test_loss"),
+                "wall_s": record["timing"]["wall_s"],
+            }
+        )
     return pd.DataFrame(rows).sort_values(["model", "variant", "lr", "seed"], ignore_index=True)
 
 
@@ -67,18 +75,31 @@ def curves_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Da
                 col = matrix[:, j]
                 finite = col[np.isfinite(col)]
                 mean, lo, hi = bootstrap_curve(finite[:, None], params.analyze.confidence)
-                rows.append({**dict(zip(GROUP, key, strict=True)), "split": split,
-                             "step": step, "mean": mean[0], "lo": lo[0], "hi": hi[0],
-                             "n": len(finite)})  # fmt: skip
+                rows.append(
+                    {
+                        **dict(zip(GROUP, key, strict=True)),
+                        "split": split,
+                        "step": step,
+                        "mean": mean[0],
+                        "lo": lo[0],
+                        "hi": hi[0],
+                        "n": len(finite),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def summary_metrics(table: pd.DataFrame, params: Params) -> dict:
     """Nested dict for `dvc exp show`: model -> variant -> lr<lr> -> numbers."""
     a = params.analyze
-    out: dict = {"scale": params.scale, "runs": {
-        "total": len(table), "completed": int((table.status == "completed").sum()),
-        "diverged": int((table.status == "diverged").sum())}}  # fmt: skip
+    out: dict = {
+        "scale": params.scale,
+        "runs": {
+            "total": len(table),
+            "completed": int((table.status == "completed").sum()),
+            "diverged": int((table.status == "diverged").sum()),
+        },
+    }
     for (model, variant, lr), group in table.groupby(GROUP, sort=True):
         entry = {"n_seeds": len(group), "n_diverged": int((group.status == "diverged").sum())}
         for column, name in (("final_test_acc", "test_acc"), ("final_train_acc", "train_acc")):

@@ -23,9 +23,16 @@ MAX_SLOTS = 1024
 
 @dataclass(frozen=True)
 class Lease:
-    device: str  # "cuda" or "cpu"
     slot: int | None  # None when no slot was leased
     visible: str | None  # the CUDA_VISIBLE_DEVICES in force
+
+    @property
+    def device(self) -> str:
+        """ "cuda" when a GPU is visible and this torch can use it, else "cpu". Ask only
+        inside the lease: it starts CUDA, which must see CUDA_VISIBLE_DEVICES first."""
+        import torch
+
+        return "cuda" if self.visible is not None and torch.cuda.is_available() else "cpu"
 
 
 def gpu_count() -> int:
@@ -47,11 +54,11 @@ def default_lock_dir() -> Path:
 def lease_device(lock_dir: Path | None = None) -> Iterator[Lease]:
     """Hold a GPU slot (or nothing, on CPU) for the duration of the block."""
     if os.environ.get("CUDA_VISIBLE_DEVICES"):  # set by a scheduler: respect it
-        yield Lease("cuda", None, os.environ["CUDA_VISIBLE_DEVICES"])
+        yield Lease(None, os.environ["CUDA_VISIBLE_DEVICES"])
         return
     n_gpus = gpu_count()
     if n_gpus == 0:
-        yield Lease("cpu", None, None)
+        yield Lease(None, None)
         return
     lock_dir = Path(lock_dir or default_lock_dir())
     lock_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +66,7 @@ def lease_device(lock_dir: Path | None = None) -> Iterator[Lease]:
     try:
         gpu = str(slot % n_gpus)
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-        yield Lease("cuda", slot, gpu)
+        yield Lease(slot, gpu)
     finally:
         os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         os.close(fd)  # releases the flock

@@ -16,8 +16,9 @@ def accuracy_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
     """Train and test accuracy over steps: seed mean (line) and bootstrap band, one row
     of panels per (model, lr); diverged runs are marked with an x at their last step."""
     keys = curves[["model", "lr"]].drop_duplicates().sort_values(["model", "lr"]).values
-    fig, axes = plt.subplots(len(keys), 2, figsize=(10, 3.2 * len(keys)), squeeze=False,
-                             sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(keys), 2, figsize=(10, 3.2 * len(keys)), squeeze=False, sharey=True
+    )
     for row, (model, lr) in enumerate(keys):
         for col, split in enumerate(("train", "test")):
             ax = axes[row, col]
@@ -27,8 +28,12 @@ def accuracy_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
                 n = int(c.n.max())
                 ax.plot(c.step, c["mean"], color=color, label=f"{variant} (n={n})")
                 ax.fill_between(c.step, c.lo, c.hi, color=color, alpha=0.25, linewidth=0)
-                dead = runs[(runs.model == model) & (runs.lr == lr) & (runs.variant == variant)
-                            & (runs.status == "diverged")]  # fmt: skip
+                dead = runs[
+                    (runs.model == model)
+                    & (runs.lr == lr)
+                    & (runs.variant == variant)
+                    & (runs.status == "diverged")
+                ]
                 for step in dead.diverged_at:
                     ax.plot(step, 0.1, "x", color=color, markersize=9)
             ax.set_title(f"{model}, lr {lr:g}: {split} accuracy (eval mode)")
@@ -44,23 +49,40 @@ def accuracy_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
 def activation_bands(probes: pd.DataFrame, layers: list[int], runs: list[str]) -> plt.Figure:
     """Percentile bands of one unit's activations over training (paper Fig. 2): one column
     per layer, one row per run; the darker the band, the more central the percentiles."""
-    fig, axes = plt.subplots(len(runs), len(layers), figsize=(4.5 * len(layers), 2.6 * len(runs)),
-                             squeeze=False, sharex=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(runs),
+        len(layers),
+        figsize=(4.5 * len(layers), 2.6 * len(runs)),
+        squeeze=False,
+        sharex=True,
+    )
     acts = probes[probes.probe == "activations"]
     for i, run in enumerate(runs):
         for j, layer in enumerate(layers):
             ax = axes[i, j]
             sel = acts[(acts.run == run) & (acts.layer == layer)]
             wide = sel.pivot(index="step", columns="metric", values="value").sort_index()
-            qs = sorted((float(m[1:]) for m in wide.columns if m.startswith("p")))
+            qs = sorted(float(m[1:]) for m in wide.columns if m.startswith("p"))
             color = COLORS.get(run.split("-")[1], "#555555")
             for k in range(len(qs) // 2):  # pair the outermost percentiles first
                 lo, hi = wide[f"p{qs[k]:g}"], wide[f"p{qs[-1 - k]:g}"]
-                ax.fill_between(wide.index, lo, hi, color=color, alpha=0.15 + 0.15 * k,
-                                linewidth=0, label=f"p{qs[k]:g}-p{qs[-1 - k]:g}")  # fmt: skip
+                ax.fill_between(
+                    wide.index,
+                    lo,
+                    hi,
+                    color=color,
+                    alpha=0.15 + 0.15 * k,
+                    linewidth=0,
+                    label=f"p{qs[k]:g}-p{qs[-1 - k]:g}",
+                )
             if len(qs) % 2:
-                ax.plot(wide.index, wide[f"p{qs[len(qs) // 2]:g}"], color=color, lw=1.2,
-                        label=f"p{qs[len(qs) // 2]:g}")  # fmt: skip
+                ax.plot(
+                    wide.index,
+                    wide[f"p{qs[len(qs) // 2]:g}"],
+                    color=color,
+                    lw=1.2,
+                    label=f"p{qs[len(qs) // 2]:g}",
+                )
             ax.set_xscale("symlog", linthresh=1)
             ax.set_title(f"{run}, layer #{layer}", fontsize=9)
             ax.grid(alpha=0.3)
@@ -81,5 +103,5 @@ def png_bytes(fig: plt.Figure, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def finite_or_dash(x: float, fmt: str = "{:.3f}") -> str:
+def finite_or_dash(x: float | None, fmt: str = "{:.3f}") -> str:
     return fmt.format(x) if x is not None and np.isfinite(x) else "–"

@@ -65,7 +65,9 @@ class GridParams:
         allowed = sorted({v for m in self.models for v in VARIANTS[m]})
         for variant in self.variants:
             if variant not in allowed:
-                raise ParamsError(f"grid.variants: unknown variant {variant!r} (allowed: {allowed})")
+                raise ParamsError(
+                    f"grid.variants: unknown variant {variant!r} (allowed: {allowed})"
+                )
         for model in self.lrs:
             if model not in MODELS:
                 raise ParamsError(f"grid.lrs: unknown model {model!r} (allowed: {MODELS})")
@@ -99,8 +101,10 @@ class TrainParams:
             _at_least(getattr(self, key), 1, f"train.{key}")
         _at_least(self.snapshots, 2, "train.snapshots")
         if self.snapshots > self.steps + 1:
-            raise ParamsError(f"train.snapshots: {self.snapshots} snapshots need at least "
-                              f"{self.snapshots - 1} train.steps, got {self.steps}")
+            raise ParamsError(
+                f"train.snapshots: {self.snapshots} snapshots need at least "
+                f"{self.snapshots - 1} train.steps, got {self.steps}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,9 @@ def git_state(root: Path | str = ".") -> dict[str, Any]:
     """Commit and dirty flag of the checkout (tracked files only; outputs are ignored)."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              timeout=30).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")

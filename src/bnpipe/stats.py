@@ -39,9 +39,14 @@ def bootstrap_mean(values, confidence: float = 0.95, n_resamples: int = 9999) ->
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # BCa's "degenerate" warning: handled below
-            res = stats.bootstrap((x,), np.mean, confidence_level=confidence,
-                                  n_resamples=n_resamples, method=method,
-                                  rng=np.random.default_rng(RNG_SEED))  # fmt: skip
+            res = stats.bootstrap(
+                (x,),
+                np.mean,
+                confidence_level=confidence,
+                n_resamples=n_resamples,
+                method=method,
+                rng=np.random.default_rng(RNG_SEED),
+            )
         lo, hi = res.confidence_interval
         if np.isfinite(lo) and np.isfinite(hi):
             return Interval(mean, float(lo), float(hi), len(x), method)
@@ -63,8 +68,15 @@ def bootstrap_curve(matrix, confidence: float = 0.95, n_resamples: int = 2999):
         spread = np.ptp(m_ok, axis=0) > 0
         lo[~spread], hi[~spread] = m_ok[0, ~spread], m_ok[0, ~spread]
         if spread.any():
-            res = stats.bootstrap((m_ok[:, spread],), np.mean, axis=0, vectorized=True,
-                                  confidence_level=confidence, n_resamples=n_resamples,
-                                  method="percentile", rng=np.random.default_rng(RNG_SEED))  # fmt: skip
+            res = stats.bootstrap(
+                (m_ok[:, spread],),
+                np.mean,
+                axis=0,
+                vectorized=True,
+                confidence_level=confidence,
+                n_resamples=n_resamples,
+                method="percentile",
+                rng=np.random.default_rng(RNG_SEED),
+            )
             lo[spread], hi[spread] = res.confidence_interval
     return mean, lo, hi

@@ -43,9 +43,13 @@ def snapshot_path(run_dir: Path, step: int) -> Path:
 
 
 def train_run(
-    spec: RunSpec, params: Params, prepared: Path, out: Path, device: str = "cpu",
+    spec: RunSpec,
+    params: Params,
+    prepared: Path,
+    out: Path,
+    device: str = "cpu",
     progress: bool = True,
-) -> dict:  # fmt: skip
+) -> dict:
     out, work = Path(out), Path(out) / ".work"
     t_start = time.perf_counter()
     arrays, data_meta = load_prepared(prepared)
@@ -54,8 +58,11 @@ def train_run(
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # no momentum, no decay
     T, batch_size = params.train.steps, params.train.batch_size
     schedule = set(snapshot_steps(T, params.train.snapshots))
-    fingerprint = {"run": spec.id, "params": params.digest(*TRAIN_SECTIONS),
-                   "data": data_meta["checksum"]}  # fmt: skip
+    fingerprint = {
+        "run": spec.id,
+        "params": params.digest(*TRAIN_SECTIONS),
+        "data": data_meta["checksum"],
+    }
 
     state = _load_resume(work, fingerprint, device)
     if state:
@@ -82,8 +89,9 @@ def train_run(
         pending.clear()
         return None
 
-    bar = tqdm(total=T, initial=start, desc=spec.id, unit="step", disable=not progress,
-               mininterval=1.0)  # fmt: skip
+    bar = tqdm(
+        total=T, initial=start, desc=spec.id, unit="step", disable=not progress, mininterval=1.0
+    )
     for t in range(start, T + 1):
         is_snapshot, is_eval = t in schedule, t % params.train.eval_every == 0 or t == T
         is_checkpoint = t > start and t % params.train.checkpoint_every == 0
@@ -92,12 +100,22 @@ def train_run(
             if diverged:
                 break
             if steps_log:
-                bar.set_postfix(loss=f"{steps_log[-1]['train_loss']:.3f}",
-                                acc=f"{steps_log[-1]['train_acc']:.3f}", refresh=False)  # fmt: skip
+                bar.set_postfix(
+                    loss=f"{steps_log[-1]['train_loss']:.3f}",
+                    acc=f"{steps_log[-1]['train_acc']:.3f}",
+                    refresh=False,
+                )
         if is_checkpoint:
-            save_torch(work / "resume.pt", {"fingerprint": fingerprint, "step": t,
-                       "model": model.state_dict(), "steps_log": steps_log,
-                       "evals_log": evals_log})  # fmt: skip
+            save_torch(
+                work / "resume.pt",
+                {
+                    "fingerprint": fingerprint,
+                    "step": t,
+                    "model": model.state_dict(),
+                    "steps_log": steps_log,
+                    "evals_log": evals_log,
+                },
+            )
         if is_snapshot:
             save_torch(snapshot_path(work, t), _cpu_state(model))
         if is_eval:
@@ -117,27 +135,40 @@ def train_run(
     wall = time.perf_counter() - t_start
 
     history = pd.DataFrame(steps_log, columns=["step", "train_loss", "train_acc"])
-    evals = pd.DataFrame(evals_log, columns=["step", "eval_train_loss", "eval_train_acc",
-                                             "test_loss", "test_acc"])  # fmt: skip
+    evals = pd.DataFrame(
+        evals_log, columns=["step", "eval_train_loss", "eval_train_acc", "test_loss", "test_acc"]
+    )
     history = history.merge(evals, on="step", how="outer").sort_values("step")
     last_eval = evals_log[-1] if evals_log and not diverged else {}
     record = {
-        "id": spec.id, "model": spec.model, "variant": spec.variant, "lr": spec.lr,
+        "id": spec.id,
+        "model": spec.model,
+        "variant": spec.variant,
+        "lr": spec.lr,
         "seed": spec.seed,
         "status": "diverged" if diverged else "completed",
         "steps_done": diverged["step"] if diverged else T,
         "diverged": diverged,
-        "final": {k: last_eval.get(k, float("nan")) for k in
-                  ("eval_train_acc", "eval_train_loss", "test_acc", "test_loss")},
-        "snapshot_steps": sorted(int(p.stem[4:]) for p in (work / "snapshots").glob("*.pt")),
-        "timing": {"wall_s": wall, "steps_this_session": max(0, len(steps_log) - start),
-                   "resumed_from_step": start},
-        "provenance": {
-            "params": params.section(*TRAIN_SECTIONS), "params_digest": fingerprint["params"],
-            "scale": params.scale, "git": git_state(), "data": data_meta,
-            "packages": package_versions(), "device": device_name(device),
+        "final": {
+            k: last_eval.get(k, float("nan"))
+            for k in ("eval_train_acc", "eval_train_loss", "test_acc", "test_loss")
         },
-    }  # fmt: skip
+        "snapshot_steps": sorted(int(p.stem[4:]) for p in (work / "snapshots").glob("*.pt")),
+        "timing": {
+            "wall_s": wall,
+            "steps_this_session": max(0, len(steps_log) - start),
+            "resumed_from_step": start,
+        },
+        "provenance": {
+            "params": params.section(*TRAIN_SECTIONS),
+            "params_digest": fingerprint["params"],
+            "scale": params.scale,
+            "git": git_state(),
+            "data": data_meta,
+            "packages": package_versions(),
+            "device": device_name(device),
+        },
+    }
     # Publish: snapshots and final state first, run.json last (its presence = complete).
     if snapshot_path(out, 0).parent.exists():
         shutil.rmtree(snapshot_path(out, 0).parent)

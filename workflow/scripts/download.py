@@ -1,7 +1,7 @@
 """Fetch (or take a local copy of) the CIFAR-10 archive, verified.
 
-    python workflow/scripts/download.py --out data/raw/cifar10.tar.gz
-    python workflow/scripts/download.py --out data/raw/cifar10.tar.gz --local ../shared/data/cifar10-jpeg.tar.gz
+python workflow/scripts/download.py --out data/raw/cifar10.tar.gz
+python workflow/scripts/download.py --out data/raw/cifar10.tar.gz --local A.tar.gz
 """
 
 import sys

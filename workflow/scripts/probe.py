@@ -18,6 +18,7 @@ args = p.parse_args()
 params = params_from(args)
 torch.set_num_threads(args.threads)
 with lease_device() as lease:
-    table = probe_run(params.run(args.run), params, args.prepared, args.run_dir, args.out,
-                      device=lease.device)  # fmt: skip
+    table = probe_run(
+        params.run(args.run), params, args.prepared, args.run_dir, args.out, device=lease.device
+    )
 print(f"{args.out}: {len(table)} rows")

@@ -1,4 +1,7 @@
-"""Write the HTML report: python workflow/scripts/report.py --results results --out reports/index.html"""
+"""Write the HTML report.
+
+python workflow/scripts/report.py --results results --probes ... --runs ... --out reports/index.html
+"""
 
 from pathlib import Path
 
@@ -7,7 +10,7 @@ import yaml
 from bnpipe.cli import params_from, parser
 from bnpipe.report import build_report
 
-p = parser(__doc__)
+p = parser(__doc__.splitlines()[0])
 p.add_argument("--results", type=Path, required=True, help="folder written by analyze")
 p.add_argument("--probes", type=Path, nargs="+", required=True, help="probe tables")
 p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")

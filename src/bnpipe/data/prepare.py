@@ -25,9 +25,11 @@ def prepare_cifar10(archive: Path, out: Path, data: DataParams) -> dict:
     archive = Path(archive)
     splits = read_archive(archive, {"train": data.train_per_class, "test": data.test_per_class})
     arrays = {
-        "x_train": splits["train"].images, "y_train": splits["train"].labels,
-        "x_test": splits["test"].images, "y_test": splits["test"].labels,
-    }  # fmt: skip
+        "x_train": splits["train"].images,
+        "y_train": splits["train"].labels,
+        "x_test": splits["test"].images,
+        "y_test": splits["test"].labels,
+    }
     with atomic_path(out) as tmp, tmp.open("wb") as f:
         np.savez(f, **arrays)
     _, archive_sha = file_digests(archive)

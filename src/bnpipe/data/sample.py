@@ -26,17 +26,20 @@ def make_sample(src: Path, dest: Path, per_class: dict[str, int]) -> dict[str, i
             if where and where[0] in per_class:
                 chosen[where].append((member.name, tar.extractfile(member).read()))
     counts = {}
-    with atomic_path(dest) as tmp:
-        with tmp.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as out:  # fmt: skip
-            for split, n in per_class.items():
-                for cls in CLASSES:
-                    files = sorted(chosen[(split, cls)])[:n]
-                    if len(files) < n:
-                        raise ValueError(f"{src}: {split}/{cls} has only {len(files)} images")
-                    for name, data in files:
-                        info = tarfile.TarInfo(f"{split}/{cls}/{name.rsplit('/', 1)[-1]}")
-                        info.size, info.mode, info.mtime = len(data), 0o644, 0
-                        out.addfile(info, io.BytesIO(data))
-                    counts[f"{split}/{cls}"] = len(files)
+    with (
+        atomic_path(dest) as tmp,
+        tmp.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as out,
+    ):
+        for split, n in per_class.items():
+            for cls in CLASSES:
+                files = sorted(chosen[(split, cls)])[:n]
+                if len(files) < n:
+                    raise ValueError(f"{src}: {split}/{cls} has only {len(files)} images")
+                for name, data in files:
+                    info = tarfile.TarInfo(f"{split}/{cls}/{name.rsplit('/', 1)[-1]}")
+                    info.size, info.mode, info.mtime = len(data), 0o644, 0
+                    out.addfile(info, io.BytesIO(data))
+                counts[f"{split}/{cls}"] = len(files)
     return counts

@@ -28,8 +28,17 @@ from bnpipe.files import atomic_path, write_json
 
 # CIFAR-10's own label order (0..9).
 CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 # Archives we know by content, so a local copy of them is verified, not merely parsed.
 KNOWN_ARCHIVES = {
@@ -76,8 +85,13 @@ def download(url: str, dest: Path, md5: str, timeout: float = 60.0, progress: bo
             digest = hashlib.md5()
             with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}",
-                           disable=not progress)  # fmt: skip
+                bar = tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"download {dest.name}",
+                    disable=not progress,
+                )
                 with bar:
                     while chunk := response.read(CHUNK):
                         out.write(chunk)
@@ -123,9 +137,13 @@ def _record(dest: Path, origin: str) -> dict:
         "md5": md5,
         "sha256": sha,
         "bytes": dest.stat().st_size,
-        "known_as": KNOWN_ARCHIVES.get(sha, "official CIFAR-10 python archive" if fmt == "pickle"
-                                       else "unverified image-folder archive"),
-    }  # fmt: skip
+        "known_as": KNOWN_ARCHIVES.get(
+            sha,
+            "official CIFAR-10 python archive"
+            if fmt == "pickle"
+            else "unverified image-folder archive",
+        ),
+    }
     write_json(dest.with_suffix(dest.suffix + ".json"), meta)
     return meta
 
@@ -205,8 +223,9 @@ def _read_imagefolder(path: Path) -> dict[str, Split]:
             try:
                 with Image.open(io.BytesIO(raw)) as img:
                     if img.size != (32, 32):
-                        raise DataError(f"{path}: {member.name} is {img.size[0]}x{img.size[1]}, "
-                                        "not 32x32")  # fmt: skip
+                        raise DataError(
+                            f"{path}: {member.name} is {img.size[0]}x{img.size[1]}, not 32x32"
+                        )
                     pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
             except (OSError, SyntaxError) as err:
                 raise DataError(f"{path}: {member.name} is not a readable image ({err})") from err
@@ -235,8 +254,10 @@ def _first_per_class(split: Split, n: int, where: str) -> Split:
     for label in range(10):
         idx = np.flatnonzero(split.labels == label)
         if len(idx) < n:
-            raise DataError(f"{where}: class {CLASSES[label]} has {len(idx)} images, "
-                            f"fewer than the {n} asked for")  # fmt: skip
+            raise DataError(
+                f"{where}: class {CLASSES[label]} has {len(idx)} images, "
+                f"fewer than the {n} asked for"
+            )
         keep.append(idx[:n])
     keep = np.sort(np.concatenate(keep))
     return Split(split.images[keep], split.labels[keep])

@@ -44,8 +44,9 @@ class ActivationProbe:
         qs = torch.tensor(self.settings.percentiles, dtype=torch.float64) / 100
         for k, values in sorted(captured.items()):
             flat = values.reshape(-1).double()
-            for q, v in zip(self.settings.percentiles, torch.quantile(flat, qs.to(flat.device)),
-                            strict=True):  # fmt: skip
+            for q, v in zip(
+                self.settings.percentiles, torch.quantile(flat, qs.to(flat.device)), strict=True
+            ):
                 yield k, f"p{q:g}", v.item()
             yield k, "mean", flat.mean().item()
             yield k, "var", flat.var(unbiased=False).item()

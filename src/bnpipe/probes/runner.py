@@ -19,9 +19,14 @@ from bnpipe.train import snapshot_path
 
 
 def probe_run(
-    spec: RunSpec, params: Params, prepared: Path, run_dir: Path, out: Path,
-    device: str = "cpu", progress: bool = True,
-) -> pd.DataFrame:  # fmt: skip
+    spec: RunSpec,
+    params: Params,
+    prepared: Path,
+    run_dir: Path,
+    out: Path,
+    device: str = "cpu",
+    progress: bool = True,
+) -> pd.DataFrame:
     """Probe the snapshots listed in run_dir/run.json; write `out` (CSV, COLUMNS)."""
     record = json.loads((Path(run_dir) / "run.json").read_text())
     arrays, _ = load_prepared(prepared)

@@ -19,8 +19,14 @@ TEMPLATE = Path(__file__).with_name("template.html")
 REBUILD = "snakemake --cores all reports/index.html"
 
 
-def build_report(params: Params, raw_params: dict, results: Path, probe_tables: list[Path],
-                 run_dirs: list[Path], out: Path) -> None:  # fmt: skip
+def build_report(
+    params: Params,
+    raw_params: dict,
+    results: Path,
+    probe_tables: list[Path],
+    run_dirs: list[Path],
+    out: Path,
+) -> None:
     results = Path(results)
     runs = pd.read_csv(results / "runs.csv")
     curves = pd.read_csv(results / "curves.csv")
@@ -34,8 +40,11 @@ def build_report(params: Params, raw_params: dict, results: Path, probe_tables: 
             "Seed mean (line) and 95% bootstrap interval over seeds (band), evaluated in eval "
             "mode on the full train and test sets. Paper (full scale, no augmentation): 83% "
             "test accuracy with BN vs 80% without.",
-            figures.accuracy_curves(curves, runs), _accuracy_table(runs, params),
-            params, ["train", "vgg", "grid", "data"], runs.id.tolist(),
+            figures.accuracy_curves(curves, runs),
+            _accuracy_table(json.loads((results / "metrics.json").read_text()), params),
+            params,
+            ["train", "vgg", "grid", "data"],
+            runs.id.tolist(),
         ),
         _activation_section(params, probes, runs),
     ]
@@ -61,9 +70,11 @@ def build_report(params: Params, raw_params: dict, results: Path, probe_tables: 
 def _section(title, caption, fig, table_html, params, depends_on, run_ids) -> str:
     img = base64.b64encode(figures.png_bytes(fig)).decode()
     prov = {
-        "params": params.section(*depends_on), "params_digest": params.digest(*depends_on),
-        "runs": run_ids, "rebuild": REBUILD,
-    }  # fmt: skip
+        "params": params.section(*depends_on),
+        "params_digest": params.digest(*depends_on),
+        "runs": run_ids,
+        "rebuild": REBUILD,
+    }
     return (
         f"<h2>{html.escape(title)}</h2><p>{html.escape(caption)}</p>"
         f'<img alt="{html.escape(title)}" src="data:image/png;base64,{img}">{table_html}'
@@ -85,25 +96,40 @@ def _activation_section(params: Params, probes: pd.DataFrame, runs: pd.DataFrame
         "these distributions more stable."
     )
     fig = figures.activation_bands(probes, layers, shown)
-    return _section("Activation distributions over training", caption, fig, "", params,
-                    ["probe", "vgg", "train"], shown)  # fmt: skip
+    return _section(
+        "Activation distributions over training",
+        caption,
+        fig,
+        "",
+        params,
+        ["probe", "vgg", "train"],
+        shown,
+    )
 
 
-def _accuracy_table(runs: pd.DataFrame, params: Params) -> str:
-    from bnpipe.stats import bootstrap_mean
-
-    a = params.analyze
+def _accuracy_table(metrics: dict, params: Params) -> str:
+    """Final accuracies with their intervals, as analyze computed them (metrics.json)."""
     rows = []
-    for (model, variant, lr), g in runs.groupby(["model", "variant", "lr"]):
-        cells = [model, variant, f"{lr:g}"]
-        for column in ("final_test_acc", "final_train_acc"):
-            ci = bootstrap_mean(g[column], a.confidence, a.n_resamples)
-            cells.append(f"{figures.finite_or_dash(ci.mean)} [{figures.finite_or_dash(ci.lo)}, "
-                         f"{figures.finite_or_dash(ci.hi)}]")  # fmt: skip
-        cells += [str(len(g)), str(int((g.status == "diverged").sum()))]
-        rows.append(cells)
-    head = ["model", "variant", "lr", f"test acc [{a.confidence:.0%} CI]",
-            f"train acc [{a.confidence:.0%} CI]", "seeds", "diverged"]  # fmt: skip
+    for model in params.grid.models:
+        for variant, by_lr in sorted(metrics.get(model, {}).items()):
+            for lr, m in by_lr.items():
+                cells = [model, variant, lr.removeprefix("lr")]
+                for name in ("test_acc", "train_acc"):
+                    mean, lo, hi = (
+                        figures.finite_or_dash(m[k]) for k in (name, f"{name}_lo", f"{name}_hi")
+                    )
+                    cells.append(f"{mean} [{lo}, {hi}]")
+                rows.append([*cells, str(m["n_seeds"]), str(m["n_diverged"])])
+    level = f"{params.analyze.confidence:.0%} CI"
+    head = [
+        "model",
+        "variant",
+        "lr",
+        f"test acc [{level}]",
+        f"train acc [{level}]",
+        "seeds",
+        "diverged",
+    ]
     return _table(head, rows)
 
 
@@ -111,9 +137,18 @@ def _runs_table(runs: pd.DataFrame) -> str:
     rows = []
     for r in runs.itertuples():
         status = r.status if r.status != "diverged" else f"diverged at step {int(r.diverged_at)}"
-        rows.append(([r.id, status, figures.finite_or_dash(r.final_train_acc),
-                      figures.finite_or_dash(r.final_test_acc), f"{r.wall_s:.0f}"],
-                     "diverged" if r.status == "diverged" else ""))  # fmt: skip
+        rows.append(
+            (
+                [
+                    r.id,
+                    status,
+                    figures.finite_or_dash(r.final_train_acc),
+                    figures.finite_or_dash(r.final_test_acc),
+                    f"{r.wall_s:.0f}",
+                ],
+                "diverged" if r.status == "diverged" else "",
+            )
+        )
     head = ["run", "status", "final train acc", "final test acc", "wall time (s)"]
     body = "".join(
         f'<tr class="{cls}">' + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
@@ -139,8 +174,10 @@ def _differences(params: Params, raw_params: dict, data_source: str) -> str:
             for k in a:
                 walk(a[k], b.get(k), f"{key}.{k}" if key else k)
         elif a != b:
-            diffs.append(f"<code>{html.escape(key)}</code> = {html.escape(json.dumps(a))} "
-                         f"(paper: {html.escape(json.dumps(b))})")  # fmt: skip
+            diffs.append(
+                f"<code>{html.escape(key)}</code> = {html.escape(json.dumps(a))} "
+                f"(paper: {html.escape(json.dumps(b))})"
+            )
 
     names = ("data", "grid", "vgg", "train", "probe")
     walk(params.section(*names), paper.section(*names), "")
@@ -151,17 +188,28 @@ def _differences(params: Params, raw_params: dict, data_source: str) -> str:
 
 
 def _provenance(params: Params, records: list[dict]) -> str:
-    commits = sorted({f"{r['provenance']['git']['commit'][:10]}"
-                      f"{' (dirty)' if r['provenance']['git']['dirty'] else ''}"
-                      for r in records})  # fmt: skip
+    commits = sorted(
+        {
+            f"{r['provenance']['git']['commit'][:10]}"
+            f"{' (dirty)' if r['provenance']['git']['dirty'] else ''}"
+            for r in records
+        }
+    )
     devices = sorted({r["provenance"]["device"] for r in records})
     block = {
-        "rebuild": REBUILD, "scale": params.scale, "params_digest": params.digest(),
-        "resolved_params": params.section("data", "grid", "vgg", "train", "probe", "analyze",
-                                          "report"),
-        "code_of_runs": commits, "code_of_report": git_state(),
-        "data": records[0]["provenance"]["data"], "devices": devices,
+        "rebuild": REBUILD,
+        "scale": params.scale,
+        "params_digest": params.digest(),
+        "resolved_params": params.section(
+            "data", "grid", "vgg", "train", "probe", "analyze", "report"
+        ),
+        "code_of_runs": commits,
+        "code_of_report": git_state(),
+        "data": records[0]["provenance"]["data"],
+        "devices": devices,
         "packages": package_versions(),
-    }  # fmt: skip
-    return ("<details open><summary>params, code, data, packages, devices</summary>"
-            f"<pre>{html.escape(json.dumps(block, indent=1))}</pre></details>")  # fmt: skip
+    }
+    return (
+        "<details open><summary>params, code, data, packages, devices</summary>"
+        f"<pre>{html.escape(json.dumps(block, indent=1))}</pre></details>"
+    )
