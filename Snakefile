@@ -44,6 +44,7 @@ wildcard_constraints:
     run="|".join(RUN_IDS),
 
 
+include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/runs.smk"
 include: "workflow/rules/summary.smk"

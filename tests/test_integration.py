@@ -50,26 +50,33 @@ def _sh(cmd: list[str], cwd: Path) -> str:
 
 def _check_outputs(root: Path) -> None:
     runs = pd.read_csv(root / "results" / "runs.csv")
-    assert sorted(runs.id) == sorted(
-        f"vgg-{v}-lr0.1-s{s}" for v in ("standard", "batchnorm") for s in (0, 1)
-    )
+    vgg = ("standard", "batchnorm", "noisy_batchnorm", "l1")
+    expected = [f"vgg-{v}-lr0.1-s{s}" for v in vgg for s in (0, 1)]
+    expected += [f"dln-{v}-lr1e-06-s{s}" for v in ("standard", "batchnorm", "l1") for s in (0, 1)]
+    assert sorted(runs.id) == sorted(expected)
     assert (runs.status == "completed").all()
-    assert runs.final_test_acc.between(0, 1).all() and runs.final_train_acc.between(0, 1).all()
+    cnn, dln = runs[runs.model == "vgg"], runs[runs.model == "dln"]
+    assert cnn.final_test_acc.between(0, 1).all() and cnn.final_train_acc.between(0, 1).all()
+    assert dln.final_test_acc.isna().all() and (dln.final_train_loss > 0).all()
     metrics = json.loads((root / "results" / "metrics.json").read_text())
     entry = metrics["vgg"]["batchnorm"]["lr0.1"]
     assert entry["n_seeds"] == 2 and 0 <= entry["test_acc"] <= 1
     assert entry["test_acc"] == pytest.approx(
         runs[runs.variant == "batchnorm"].final_test_acc.mean(), abs=1e-6
     )
-    assert metrics["runs"] == {"total": 4, "completed": 4, "diverged": 0}
+    assert metrics["runs"] == {"total": 14, "completed": 14, "diverged": 0}
+    assert metrics["dln"]["l1"]["lr1e-06"]["train_loss"] > 0
     probes = pd.read_csv(root / "results" / "probes" / "vgg-batchnorm-lr0.1-s0.csv")
     assert list(probes.columns) == ["run", "step", "layer", "probe", "metric", "value"]
     assert sorted(probes.layer.unique()) == list(range(1, 14))
     assert sorted(probes.step.unique()) == [0, 3, 12]  # the smoke schedule
+    dln_probes = pd.read_csv(root / "results" / "probes" / "dln-batchnorm-lr1e-06-s1.csv")
+    assert sorted(dln_probes.layer.unique()) == list(range(1, 26))
     history = pd.read_csv(root / "results" / "runs" / "vgg-standard-lr0.1-s1" / "history.csv")
     assert history.train_loss.notna().sum() == 12
     page = (root / "reports" / "index.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 2
+    assert page.count('src="data:image/png;base64,') == 3  # VGG curves, activations, DLN
+    assert "Deep linear network" in page and "dln-l1-lr1e-06-s0" in page
     assert "Activation distributions" in page and "vgg-standard-lr0.1-s1" in page
     for fetch in ('src="http', "src='http", 'href="http', "url(http", "<script src", "<link"):
         assert fetch not in page  # self-contained: nothing is requested
@@ -111,3 +118,23 @@ def test_bad_params_stop_snakemake_before_any_job(tmp_path):
     assert res.returncode != 0
     assert "train.batchsize: unknown key" in res.stderr + res.stdout
     assert not (root / "data" / "prepared").exists() and not (root / "results").exists()
+
+
+def test_a_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
+    root = _copy_checkout(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text().replace(
+        "      variants: [standard, batchnorm, noisy_batchnorm, l1]\n"
+        "      lrs: {vgg: [0.1], dln: [1.0e-6]}",
+        "      models: [vgg]\n      variants: [standard, batchnorm]\n      lrs: {vgg: [1.0e+4]}",
+    )
+    assert text != params.read_text()
+    params.write_text(text)
+    _sh(SMK, root)
+    runs = pd.read_csv(root / "results" / "runs.csv")
+    standard = runs[runs.variant == "standard"]
+    assert (standard.status == "diverged").all() and standard.final_test_acc.isna().all()
+    metrics = json.loads((root / "results" / "metrics.json").read_text())
+    assert metrics["vgg"]["standard"]["lr10000"]["n_diverged"] == 2
+    assert metrics["vgg"]["standard"]["lr10000"]["test_acc"] is None  # never a number
+    assert "diverged at step" in (root / "reports" / "index.html").read_text()

@@ -21,7 +21,7 @@ def test_vgg16_layout_and_output_shape():
 
 def test_paper_width_matches_vgg16():
     model = VGG(STACK, width=1.0)
-    assert [b.conv.out_channels for b in model.blocks][-1] == 512
+    assert [b.layer.out_channels for b in model.blocks][-1] == 512
     assert model.classifier.in_features == 512
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params == 14_719_818  # VGG-16 convs (14,714,688 with biases) + 512*10 + 10
@@ -29,7 +29,7 @@ def test_paper_width_matches_vgg16():
 
 def test_glorot_init_statistics():
     model = VGG(STACK, width=1.0, seed=0)
-    for layer in (model.blocks[10].conv, model.blocks[0].conv, model.classifier):
+    for layer in (model.blocks[10].layer, model.blocks[0].layer, model.classifier):
         w = layer.weight.detach()
         fan_in = w[0].numel()
         fan_out = w.shape[0] * w[0, 0].numel() if w.dim() == 4 else w.shape[0]
@@ -46,5 +46,5 @@ def test_init_is_a_function_of_the_seed():
         build_model(p.run(i), p)
         for i in ("vgg-standard-lr0.1-s0", "vgg-standard-lr0.1-s0", "vgg-standard-lr0.1-s1")
     )
-    assert torch.equal(a.blocks[3].conv.weight, b.blocks[3].conv.weight)
-    assert not torch.equal(a.blocks[3].conv.weight, c.blocks[3].conv.weight)
+    assert torch.equal(a.blocks[3].layer.weight, b.blocks[3].layer.weight)
+    assert not torch.equal(a.blocks[3].layer.weight, c.blocks[3].layer.weight)

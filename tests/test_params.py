@@ -20,8 +20,11 @@ def test_run_ids_are_readable_and_cover_the_grid():
     p = load_params(raw_params("paper"))
     ids = [r.id for r in p.runs()]
     assert "vgg-batchnorm-lr0.1-s0" in ids and "vgg-standard-lr0.5-s4" in ids
-    assert len(ids) == len(set(ids)) == 2 * 2 * 5
+    assert "vgg-noisy_standard-lr0.1-s0" in ids and "dln-l1-lr1e-07-s2" in ids
+    assert not any(i.startswith("dln-noisy") for i in ids)  # the DLN has no noisy variants
+    assert len(ids) == len(set(ids)) == 7 * 2 * 5 + 5 * 2 * 5
     assert p.run("vgg-batchnorm-lr0.5-s3").lr == 0.5
+    assert p.run("dln-batchnorm-lr1e-06-s0").lr == 1e-6
 
 
 def test_params_are_frozen():
@@ -49,6 +52,7 @@ def _broken(mutate) -> str:
         (lambda r: r["train"].update(steps=0), "train.steps: must be >= 1"),
         (lambda r: r["grid"]["lrs"].update(vgg=[0.1, -0.5]), "grid.lrs.vgg: learning rate -0.5"),
         (lambda r: r["grid"]["lrs"].update(vgg=0.1), "grid.lrs.vgg: expected a list"),
+        (lambda r: r["grid"]["lrs"].update(vgg=["1.0e4"]), "write 1.0e+4"),
         (lambda r: r["grid"].update(variants=["batchnrom"]), "unknown variant 'batchnrom'"),
         (lambda r: r["grid"].update(models=["resnet"]), "unknown model 'resnet'"),
         (lambda r: r["grid"].update(seeds=[]), "grid.seeds: empty"),
@@ -58,6 +62,10 @@ def _broken(mutate) -> str:
         (lambda r: r["train"].pop("batch_size"), "train.batch_size: missing"),
         (lambda r: r["train"].update(snapshots=20000), "train.snapshots"),
         (lambda r: r["report"].update(activation_layers=[14]), "report.activation_layers"),
+        (lambda r: r["dln"]["train"].update(steps=-3), "dln.train.steps: must be >= 1"),
+        (lambda r: r["dln"]["train"].update(batch_size=10), "dln.train.batch_size: full-batch"),
+        (lambda r: r["noise"].update(n_sigma=0.5), "noise.n_sigma"),
+        (lambda r: r["norm"].update(eps=0), "norm.eps"),
     ],
 )
 def test_bad_params_name_the_key(mutate, expected):

@@ -19,7 +19,7 @@ def _ctx(site="normalized"):
 
 
 def test_percentiles_are_those_of_the_unit_over_batch_height_width():
-    params, ctx = _ctx("conv")
+    params, ctx = _ctx("layer")
     rows = {
         (layer, metric): v
         for layer, metric, v in ActivationProbe(params.probe.activations).measure(ctx)
@@ -28,7 +28,7 @@ def test_percentiles_are_those_of_the_unit_over_batch_height_width():
     # Recompute layer 3's raw conv output by hand, on the model in training mode.
     with torch.no_grad():
         h = ctx.model.features[:3](ctx.probe_x)  # block 1, block 2, max-pool
-        unit = ctx.model.blocks[2].conv(h)[:, params.probe.activations.unit].double().numpy()
+        unit = ctx.model.blocks[2].layer(h)[:, params.probe.activations.unit].double().numpy()
     for q in params.probe.activations.percentiles:
         assert np.isclose(rows[(3, f"p{q:g}")], np.percentile(unit, q), rtol=1e-6, atol=1e-9)
     assert np.isclose(rows[(3, "mean")], unit.mean()) and np.isclose(rows[(3, "var")], unit.var())

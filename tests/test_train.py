@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from conftest import make_imagefolder_archive, raw_params
 
-import bnpipe.train
 from bnpipe.data.batches import DeviceData, train_batch_indices
 from bnpipe.data.prepare import load_prepared, prepare_cifar10
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params
 from bnpipe.schedule import snapshot_steps
+from bnpipe.tasks import CifarTask
 from bnpipe.train import snapshot_path, train_run
 
 
@@ -67,19 +67,19 @@ def test_replaying_step_t_from_its_snapshot_gives_the_logged_loss(setup):
 def test_an_interrupted_run_resumes_to_identical_results(setup, monkeypatch):
     root, params = setup
     _run(setup, "whole")
-    real = bnpipe.train.train_batch_indices
+    real = CifarTask.batch
 
-    def crash_at_7(n, b, seed, step):
+    def crash_at_7(self, step):
         if step == 7:
             raise KeyboardInterrupt("simulated crash")
-        return real(n, b, seed, step)
+        return real(self, step)
 
-    monkeypatch.setattr(bnpipe.train, "train_batch_indices", crash_at_7)
+    monkeypatch.setattr(CifarTask, "batch", crash_at_7)
     with pytest.raises(KeyboardInterrupt):
         _run(setup, "resumed")
     assert (root / "resumed" / ".work" / "resume.pt").exists()
     assert not (root / "resumed" / "run.json").exists()  # incomplete is never taken as done
-    monkeypatch.setattr(bnpipe.train, "train_batch_indices", real)
+    monkeypatch.setattr(CifarTask, "batch", real)
     record = _run(setup, "resumed")
     assert record["timing"]["resumed_from_step"] == 4  # last checkpoint before the crash
     a, b = root / "whole", root / "resumed"

@@ -2,9 +2,11 @@
 
 Writes
   runs.csv      id, model, variant, lr, seed, status, final train/test accuracy and loss
-  curves.csv    accuracy over training per (model, variant, lr): seed mean and interval
-  metrics.json  per model, variant and lr: mean final test (and train) accuracy with a
-                bootstrap interval over seeds; counts of completed and diverged runs
+  curves.csv    accuracy (VGG) and eval-mode loss over training per (model, variant, lr):
+                seed mean and interval
+  metrics.json  per model, variant and lr, with a bootstrap interval over seeds: the mean
+                final test and train accuracy (VGG) or final loss (DLN); counts of
+                completed and diverged runs
 A diverged run keeps its row (status, step) but contributes no accuracy: NaN never
 enters a mean.
 """
@@ -22,7 +24,13 @@ from bnpipe.params import Params
 from bnpipe.stats import bootstrap_curve, bootstrap_mean
 
 GROUP = ["model", "variant", "lr"]
-CURVE_METRICS = {"eval_train_acc": "train", "test_acc": "test"}
+# history column -> curve name; columns a model lacks (the DLN's accuracies) are skipped
+CURVE_METRICS = {"eval_train_acc": "train", "test_acc": "test", "eval_train_loss": "train_loss"}
+# per model: (runs.csv column, metrics.json name) of the final numbers with intervals
+FINAL_METRICS = {
+    "vgg": (("final_test_acc", "test_acc"), ("final_train_acc", "train_acc")),
+    "dln": (("final_train_loss", "train_loss"),),
+}
 
 
 def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
@@ -33,7 +41,7 @@ def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
 def runs_table(runs: list[tuple[dict, pd.DataFrame]], final_window: int) -> pd.DataFrame:
     rows = []
     for record, history in runs:
-        evals = history.dropna(subset=["test_acc"]).tail(final_window)
+        evals = history.dropna(subset=["eval_train_loss"]).tail(final_window)
         completed = record["status"] == "completed"
 
         def final(column: str, evals=evals, completed=completed) -> float:
@@ -63,7 +71,7 @@ def curves_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Da
     """Seed mean and bootstrap band of eval accuracy at every evaluation step."""
     groups: dict[tuple, list[pd.DataFrame]] = {}
     for record, history in runs:
-        evals = history.dropna(subset=["test_acc"]).set_index("step")
+        evals = history.dropna(subset=["eval_train_loss"]).set_index("step")
         groups.setdefault(tuple(record[k] for k in GROUP), []).append(evals)
     rows = []
     for key, members in sorted(groups.items()):
@@ -71,6 +79,8 @@ def curves_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Da
         for column, split in CURVE_METRICS.items():
             # (seeds, steps); a diverged run is NaN after it stopped and drops out there
             matrix = np.array([m[column].reindex(steps).to_numpy() for m in members])
+            if not np.isfinite(matrix).any():
+                continue
             for j, step in enumerate(steps):
                 col = matrix[:, j]
                 finite = col[np.isfinite(col)]
@@ -102,7 +112,7 @@ def summary_metrics(table: pd.DataFrame, params: Params) -> dict:
     }
     for (model, variant, lr), group in table.groupby(GROUP, sort=True):
         entry = {"n_seeds": len(group), "n_diverged": int((group.status == "diverged").sum())}
-        for column, name in (("final_test_acc", "test_acc"), ("final_train_acc", "train_acc")):
+        for column, name in FINAL_METRICS[model]:
             ci = bootstrap_mean(group[column], a.confidence, a.n_resamples)
             entry[name] = _num(ci.mean)
             entry[f"{name}_lo"], entry[f"{name}_hi"] = _num(ci.lo), _num(ci.hi)

@@ -9,39 +9,46 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-COLORS = {"standard": "#1f77b4", "batchnorm": "#d62728"}
+COLORS = {
+    "standard": "#1f77b4",
+    "batchnorm": "#d62728",
+    "noisy_batchnorm": "#ff7f0e",
+    "l1": "#2ca02c",
+    "l2": "#9467bd",
+    "linf": "#8c564b",
+    "noisy_standard": "#7f7f7f",
+}
+SPLIT_TITLES = {"train": "train accuracy", "test": "test accuracy", "train_loss": "loss"}
 
 
-def accuracy_curves(curves: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
-    """Train and test accuracy over steps: seed mean (line) and bootstrap band, one row
-    of panels per (model, lr); diverged runs are marked with an x at their last step."""
-    keys = curves[["model", "lr"]].drop_duplicates().sort_values(["model", "lr"]).values
+def training_curves(
+    curves: pd.DataFrame, runs: pd.DataFrame, model: str, splits: tuple[str, ...], log: bool
+) -> plt.Figure:
+    """One row of panels per lr, one column per split (see SPLIT_TITLES): the seed mean
+    (line) and bootstrap band of each variant; diverged runs marked x at their last step."""
+    curves, runs = curves[curves.model == model], runs[runs.model == model]
+    lrs = sorted(curves.lr.unique())
     fig, axes = plt.subplots(
-        len(keys), 2, figsize=(10, 3.2 * len(keys)), squeeze=False, sharey=True
+        len(lrs), len(splits), figsize=(5 * len(splits), 3.2 * len(lrs)), squeeze=False
     )
-    for row, (model, lr) in enumerate(keys):
-        for col, split in enumerate(("train", "test")):
+    for row, lr in enumerate(lrs):
+        for col, split in enumerate(splits):
             ax = axes[row, col]
-            sel = curves[(curves.model == model) & (curves.lr == lr) & (curves.split == split)]
+            sel = curves[(curves.lr == lr) & (curves.split == split)]
             for variant, c in sel.groupby("variant"):
                 color = COLORS.get(variant)
-                n = int(c.n.max())
-                ax.plot(c.step, c["mean"], color=color, label=f"{variant} (n={n})")
-                ax.fill_between(c.step, c.lo, c.hi, color=color, alpha=0.25, linewidth=0)
-                dead = runs[
-                    (runs.model == model)
-                    & (runs.lr == lr)
-                    & (runs.variant == variant)
-                    & (runs.status == "diverged")
-                ]
-                for step in dead.diverged_at:
-                    ax.plot(step, 0.1, "x", color=color, markersize=9)
-            ax.set_title(f"{model}, lr {lr:g}: {split} accuracy (eval mode)")
+                ax.plot(c.step, c["mean"], color=color, label=f"{variant} (n={int(c.n.max())})")
+                ax.fill_between(c.step, c.lo, c.hi, color=color, alpha=0.2, linewidth=0)
+                dead = runs[(runs.lr == lr) & (runs.variant == variant)]
+                for step in dead[dead.status == "diverged"].diverged_at:
+                    ax.axvline(step, color=color, linestyle=":", linewidth=1)
+                    ax.plot(step, ax.get_ylim()[0], "x", color=color, markersize=9)
+            ax.set_title(f"{model}, lr {lr:g}: {SPLIT_TITLES[split]} (eval mode)")
             ax.set_xlabel("step")
+            if log:
+                ax.set_yscale("log")
             ax.grid(alpha=0.3)
-            if col == 0:
-                ax.set_ylabel("accuracy")
-            ax.legend(fontsize=8, loc="lower right")
+            ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 

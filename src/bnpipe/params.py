@@ -19,8 +19,12 @@ from typing import Any, Literal
 
 import yaml
 
-MODELS = ("vgg",)
-VARIANTS = {"vgg": ("standard", "batchnorm")}
+MODELS = ("vgg", "dln")
+NOISY = ("noisy_batchnorm", "noisy_standard")
+VARIANTS = {
+    "vgg": ("standard", "batchnorm", "noisy_batchnorm", "l1", "l2", "linf", "noisy_standard"),
+    "dln": ("standard", "batchnorm", "l1", "l2", "linf"),
+}
 SCALES = ("quick", "paper", "smoke")
 
 
@@ -36,7 +40,7 @@ class DataParams:
     train_per_class: int
     test_per_class: int
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         _at_least(self.train_per_class, 0, "data.train_per_class")
         _at_least(self.test_per_class, 0, "data.test_per_class")
         if len(self.md5) != 32:
@@ -50,7 +54,7 @@ class GridParams:
     lrs: Mapping[str, tuple[float, ...]]
     seeds: tuple[int, ...]
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         for key in ("models", "variants", "seeds"):
             if not getattr(self, key):
                 raise ParamsError(f"grid.{key}: empty; the grid would have no runs")
@@ -80,7 +84,7 @@ class VGGParams:
     width: float
     stack: tuple[int | str, ...]
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         if not 0 < self.width <= 8:
             raise ParamsError(f"vgg.width: must be in (0, 8], got {self.width}")
         for item in self.stack:
@@ -96,27 +100,74 @@ class TrainParams:
     checkpoint_every: int
     snapshots: int
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         for key in ("steps", "batch_size", "eval_every", "checkpoint_every"):
-            _at_least(getattr(self, key), 1, f"train.{key}")
-        _at_least(self.snapshots, 2, "train.snapshots")
+            _at_least(getattr(self, key), 1, f"{where}.{key}")
+        _at_least(self.snapshots, 2, f"{where}.snapshots")
         if self.snapshots > self.steps + 1:
             raise ParamsError(
-                f"train.snapshots: {self.snapshots} snapshots need at least "
+                f"{where}.snapshots: {self.snapshots} snapshots need at least "
                 f"{self.snapshots - 1} train.steps, got {self.steps}"
             )
 
 
 @dataclasses.dataclass(frozen=True)
+class NormParams:
+    eps: float
+    momentum: float
+
+    def check(self, where: str) -> None:
+        if not self.eps > 0:
+            raise ParamsError(f"norm.eps: must be > 0, got {self.eps}")
+        if not 0 < self.momentum <= 1:
+            raise ParamsError(f"norm.momentum: must be in (0, 1], got {self.momentum}")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseParams:
+    n_mu: float
+    n_sigma: float
+    r_mu: float
+    r_sigma: float
+
+    def check(self, where: str) -> None:
+        for key in ("n_mu", "r_mu", "r_sigma"):
+            if getattr(self, key) < 0:
+                raise ParamsError(f"noise.{key}: must be >= 0, got {getattr(self, key)}")
+        if self.n_sigma < 1:
+            raise ParamsError(f"noise.n_sigma: must be >= 1 (U(1, n_sigma)), got {self.n_sigma}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ActivationParams:
-    site: Literal["conv", "normalized", "relu"]
+    site: Literal["layer", "normalized", "block"]
     unit: int
     percentiles: tuple[float, ...]
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         _at_least(self.unit, 0, "probe.activations.unit")
         if not self.percentiles or not all(0 <= q <= 100 for q in self.percentiles):
             raise ParamsError("probe.activations.percentiles: values must lie in [0, 100]")
+
+
+@dataclasses.dataclass(frozen=True)
+class DLNParams:
+    layers: int
+    width: int
+    examples: int
+    data_seed: int
+    train: TrainParams
+
+    def check(self, where: str) -> None:
+        _at_least(self.layers, 2, "dln.layers")
+        _at_least(self.width, 1, "dln.width")
+        _at_least(self.examples, 2, "dln.examples")
+        _at_least(self.data_seed, 0, "dln.data_seed")
+        if self.train.batch_size != self.examples:
+            raise ParamsError(
+                f"dln.train.batch_size: full-batch gradient descent needs it equal to "
+                f"dln.examples ({self.examples}), got {self.train.batch_size}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +175,7 @@ class ProbeParams:
     batch_size: int
     activations: ActivationParams
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         _at_least(self.batch_size, 2, "probe.batch_size")
 
 
@@ -134,7 +185,7 @@ class AnalyzeParams:
     n_resamples: int
     final_window: int
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         if not 0 < self.confidence < 1:
             raise ParamsError(f"analyze.confidence: must be in (0, 1), got {self.confidence}")
         _at_least(self.n_resamples, 99, "analyze.n_resamples")
@@ -145,7 +196,7 @@ class AnalyzeParams:
 class ReportParams:
     activation_layers: tuple[int, ...]
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         for layer in self.activation_layers:
             _at_least(layer, 1, "report.activation_layers")
 
@@ -170,12 +221,15 @@ class Params:
     data: DataParams
     grid: GridParams
     vgg: VGGParams
+    dln: DLNParams
+    norm: NormParams
+    noise: NoiseParams
     train: TrainParams
     probe: ProbeParams
     analyze: AnalyzeParams
     report: ReportParams
 
-    def check(self) -> None:
+    def check(self, where: str) -> None:
         n_layers = sum(1 for item in self.vgg.stack if item != "M")
         for layer in (*self.report.activation_layers,):
             if layer > n_layers:
@@ -191,6 +245,19 @@ class Params:
             for lr in g.lrs[model]
             for seed in g.seeds
         ]
+
+    def training(self, model: str) -> TrainParams:
+        """The training settings of a model: `train` for VGG, `dln.train` for the DLN."""
+        return self.dln.train if model == "dln" else self.train
+
+    def run_sections(self, spec: RunSpec) -> tuple[str, ...]:
+        """The params sections a run's training outputs depend on."""
+        sections = ("dln",) if spec.model == "dln" else ("data", "vgg", "train")
+        if spec.variant != "standard":
+            sections += ("noise",) if spec.variant == "noisy_standard" else ("norm",)
+        if spec.variant == "noisy_batchnorm":
+            sections += ("noise",)
+        return sections
 
     def run(self, run_id: str) -> RunSpec:
         for spec in self.runs():
@@ -229,13 +296,13 @@ def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Param
         raise ParamsError(f"scale: {scale!r} is not one of {SCALES}")
     if scale not in scales:
         raise ParamsError(f"scales.{scale}: no preset for the selected scale")
-    _build(Params, raw, "").check()  # the protocol itself must be whole and valid
+    _build(Params, raw, "").check("")  # the protocol itself must be whole and valid
     for name in scales:
         if name not in SCALES:
             raise ParamsError(f"scales.{name}: unknown scale (allowed: {SCALES})")
         _merge(raw, scales[name] or {}, f"scales.{name}", apply=(name == scale))
     params = _build(Params, raw, "")
-    params.check()
+    params.check("")
     return params
 
 
@@ -272,7 +339,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         values[name] = _convert(hints[name], raw[name], key)
     obj = cls(**values)
     if hasattr(obj, "check") and cls is not Params:
-        obj.check()
+        obj.check(where)
     return obj
 
 
@@ -303,7 +370,12 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         )
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParamsError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+            hint_e = ""
+            if isinstance(value, str) and "e" in value.lower():
+                hint_e = " (YAML reads an exponent without a sign as text: write 1.0e+4, 1.0e-6)"
+            raise ParamsError(
+                f"{key}: expected a number, got {type(value).__name__} {value!r}{hint_e}"
+            )
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -4,6 +4,7 @@ Outputs under `out` (= results/runs/<id>/):
   history.csv    one row per step t < T: train_loss, train_acc on step t's batch (before
                  the update); plus rows at evaluation steps with eval_train_* and test_*
                  (eval mode, running statistics), evaluated on the parameters after t updates
+                 (the DLN has no accuracy or test set: those columns stay empty)
   snapshots/     step{t:06d}.pt: the state_dict before update t, at the probe schedule's steps
   final.pt       the final state_dict (after the last completed update)
   run.json       status (completed | diverged), final accuracies, timing, provenance;
@@ -21,21 +22,17 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from bnpipe.data.batches import DeviceData, train_batch_indices
-from bnpipe.data.prepare import load_prepared
 from bnpipe.files import save_torch, write_csv, write_json
-from bnpipe.models import build_model
+from bnpipe.models import build_model, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
 from bnpipe.schedule import snapshot_steps
+from bnpipe.tasks import make_task
 
 FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
-EVAL_BATCH = 1000  # examples per forward pass in evaluation
-TRAIN_SECTIONS = ("data", "vgg", "train")  # params a run's outputs depend on
 
 
 def snapshot_path(run_dir: Path, step: int) -> Path:
@@ -52,16 +49,17 @@ def train_run(
 ) -> dict:
     out, work = Path(out), Path(out) / ".work"
     t_start = time.perf_counter()
-    arrays, data_meta = load_prepared(prepared)
-    data = DeviceData(arrays, device)
+    task = make_task(spec, params, prepared, device)
     model = build_model(spec, params).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # no momentum, no decay
-    T, batch_size = params.train.steps, params.train.batch_size
-    schedule = set(snapshot_steps(T, params.train.snapshots))
+    settings = params.training(spec.model)
+    T = settings.steps
+    schedule = set(snapshot_steps(T, settings.snapshots))
+    sections = params.run_sections(spec)
     fingerprint = {
         "run": spec.id,
-        "params": params.digest(*TRAIN_SECTIONS),
-        "data": data_meta["checksum"],
+        "params": params.digest(*sections),
+        "data": task.data_meta["checksum"],
     }
 
     state = _load_resume(work, fingerprint, device)
@@ -93,8 +91,8 @@ def train_run(
         total=T, initial=start, desc=spec.id, unit="step", disable=not progress, mininterval=1.0
     )
     for t in range(start, T + 1):
-        is_snapshot, is_eval = t in schedule, t % params.train.eval_every == 0 or t == T
-        is_checkpoint = t > start and t % params.train.checkpoint_every == 0
+        is_snapshot, is_eval = t in schedule, t % settings.eval_every == 0 or t == T
+        is_checkpoint = t > start and t % settings.checkpoint_every == 0
         if is_snapshot or is_eval or is_checkpoint or t % FLUSH_EVERY == 0:
             diverged = flush()
             if diverged:
@@ -119,17 +117,18 @@ def train_run(
         if is_snapshot:
             save_torch(snapshot_path(work, t), _cpu_state(model))
         if is_eval:
-            evals_log.append({"step": t, **_evaluate(model, data)})
+            evals_log.append({"step": t, **_evaluate(model, task)})
         if t == T:
             break
-        x, y = data.batch(train_batch_indices(data.n_train, batch_size, spec.seed, t))
+        x, y = task.batch(t)
         model.train()
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        set_step(model, t)  # noisy variants draw step t's noise
+        output = model(x)
+        loss = task.loss(output, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        pending.append((t, loss.detach(), (logits.argmax(1) == y).float().mean()))
+        pending.append((t, loss.detach(), task.accuracy(output.detach(), y)))
         bar.update(1)
     bar.close()
     wall = time.perf_counter() - t_start
@@ -160,11 +159,11 @@ def train_run(
             "resumed_from_step": start,
         },
         "provenance": {
-            "params": params.section(*TRAIN_SECTIONS),
+            "params": params.section(*sections),
             "params_digest": fingerprint["params"],
             "scale": params.scale,
             "git": git_state(),
-            "data": data_meta,
+            "data": task.data_meta,
             "packages": package_versions(),
             "device": device_name(device),
         },
@@ -181,25 +180,14 @@ def train_run(
     return record
 
 
-@torch.no_grad()
-def _evaluate(model: nn.Module, data: DeviceData) -> dict[str, float]:
-    """Loss and accuracy on the full train and test sets, in eval mode."""
+def _evaluate(model: nn.Module, task) -> dict[str, float]:
+    """The task's evaluation, in eval mode; the model's mode is restored after."""
     was_training = model.training
     model.eval()
-    result = {}
-    for split, prefix in (("train", "eval_train"), ("test", "test")):
-        n = len(data.y_train if split == "train" else data.y_test)
-        loss_sum = torch.zeros((), device=data.mean.device)
-        correct = torch.zeros((), device=data.mean.device)
-        for lo in range(0, n, EVAL_BATCH):
-            x, y = data.batch(torch.arange(lo, min(lo + EVAL_BATCH, n)), split)
-            logits = model(x)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(1) == y).sum()
-        result[f"{prefix}_loss"] = loss_sum.item() / n
-        result[f"{prefix}_acc"] = correct.item() / n
-    model.train(was_training)
-    return result
+    try:
+        return task.evaluate(model)
+    finally:
+        model.train(was_training)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

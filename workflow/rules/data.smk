@@ -1,8 +1,3 @@
-ARCHIVE = "data/raw/cifar10.tar.gz"
-SAMPLE = "data/sample/cifar10-sample.tar.gz"
-PREPARED = "data/prepared/cifar10.npz"
-# Scripts read params.yaml themselves; --scale carries a `--config scale=...` override.
-ARGS = f"--params {PARAMS_FILE} --scale {P.scale}"
 
 
 rule download:
@@ -25,8 +20,8 @@ rule prepare:
     input:
         SAMPLE if P.data.source == "sample" else ARCHIVE,
     output:
-        arrays=PREPARED,
-        record=PREPARED.replace(".npz", ".json"),
+        arrays=PREPARED["vgg"],
+        record=PREPARED["vgg"].replace(".npz", ".json"),
     log:
         "results/logs/prepare.log",
     conda:
@@ -37,3 +32,23 @@ rule prepare:
     shell:
         "python workflow/scripts/prepare.py {params.args} --archive {input} --out {output.arrays}"
         " 2> {log}"
+
+
+rule prepare_dln:
+    output:
+        arrays=PREPARED["dln"],
+        record=PREPARED["dln"].replace(".npz", ".json"),
+    log:
+        "results/logs/prepare_dln.log",
+    conda:
+        ENV
+    params:
+        args=ARGS,
+        digest=P.digest("dln"),
+    shell:
+        "python workflow/scripts/prepare_dln.py {params.args} --out {output.arrays} 2> {log}"
+
+
+rule prepare_all:
+    input:
+        [PREPARED[model] for model in P.grid.models],

@@ -1,14 +1,12 @@
 import os
 
-from bnpipe.train import TRAIN_SECTIONS
-
 RUN_DIR = "results/runs/{run}"
 PROBES = "results/probes/{run}.csv"
 
 
 rule train:
     input:
-        PREPARED,
+        prepared_for,
     output:
         record=f"{RUN_DIR}/run.json",
         history=f"{RUN_DIR}/history.csv",
@@ -23,7 +21,7 @@ rule train:
         gpu=1,
     params:
         args=ARGS,
-        digest=P.digest(*TRAIN_SECTIONS),
+        digest=run_digest,
         out=lambda w, output: os.path.dirname(output.record),
     shell:
         "python workflow/scripts/train.py {params.args} --run {wildcards.run} --prepared {input}"
@@ -32,7 +30,7 @@ rule train:
 
 rule probe:
     input:
-        prepared=PREPARED,
+        prepared=prepared_for,
         record=f"{RUN_DIR}/run.json",
         snapshots=f"{RUN_DIR}/snapshots",
     output:

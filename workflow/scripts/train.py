@@ -18,4 +18,5 @@ params = params_from(args)
 torch.set_num_threads(args.threads)
 with lease_device() as lease:
     record = train_run(params.run(args.run), params, args.prepared, args.out, device=lease.device)
-print(f"{record['id']}: {record['status']}, test acc {record['final']['test_acc']:.3f}")
+final = ", ".join(f"{k} {v:.4g}" for k, v in record["final"].items() if v == v)  # skip NaN
+print(f"{record['id']}: {record['status']}, {final}")

@@ -1,4 +1,5 @@
-"""Raw archive -> one canonical array file, plus a JSON sidecar with its checksum.
+"""Raw archive -> one canonical array file, plus a JSON sidecar with its checksum;
+and the deep linear network's synthetic data, generated from its own seed.
 
 The file is an .npz with x_train (N, 32, 32, 3) uint8, y_train (N,) int64, x_test, y_test.
 Its checksum is a sha256 over the arrays' bytes (not the zip container), so the same data
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bnpipe.data.batches import derive_seed
 from bnpipe.data.sources import KNOWN_ARCHIVES, file_digests, read_archive
 from bnpipe.files import atomic_path, write_json
-from bnpipe.params import DataParams
+from bnpipe.params import DataParams, DLNParams
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -59,9 +61,9 @@ def describe(archive: Path) -> str:
     return f"image-folder archive {archive.name}"
 
 
-def content_checksum(arrays: dict[str, np.ndarray]) -> str:
+def content_checksum(arrays: dict[str, np.ndarray], names: tuple[str, ...] = ARRAYS) -> str:
     sha = hashlib.sha256()
-    for name in ARRAYS:
+    for name in names:
         a = np.ascontiguousarray(arrays[name])
         sha.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
         sha.update(a.tobytes())
@@ -79,5 +81,36 @@ def load_prepared(path: Path) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {name: f[name] for name in ARRAYS}
     meta = json.loads(sidecar(path).read_text())
     if content_checksum(arrays) != meta["checksum"]:
+        raise RuntimeError(f"{path}: content does not match the checksum in {sidecar(path)}")
+    return arrays, meta
+
+
+DLN_ARRAYS = ("x", "y", "a")
+
+
+def prepare_dln(dln: DLNParams, out: Path) -> dict:
+    """The deep linear network's data, from `dln.data_seed` alone: x (examples, width) with
+    i.i.d. N(0, 1) entries, A (width, width) with N(0, 1) entries, y = x A^T (rows A x)."""
+    rng = np.random.default_rng(derive_seed(dln.data_seed, 0, "dln-data"))
+    a = rng.standard_normal((dln.width, dln.width)).astype(np.float32)
+    x = rng.standard_normal((dln.examples, dln.width)).astype(np.float32)
+    arrays = {"x": x, "y": x @ a.T, "a": a}
+    with atomic_path(out) as tmp, tmp.open("wb") as f:
+        np.savez(f, **arrays)
+    meta = {
+        "checksum": content_checksum(arrays, DLN_ARRAYS),
+        "source": f"synthetic: x ~ N(0, I_{dln.width}), y = A x, A ~ N(0, 1), "
+        f"data_seed {dln.data_seed}",
+        "n_train": dln.examples,
+    }
+    write_json(sidecar(out), meta)
+    return meta
+
+
+def load_dln(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    with np.load(path) as f:
+        arrays = {name: f[name] for name in DLN_ARRAYS}
+    meta = json.loads(sidecar(path).read_text())
+    if content_checksum(arrays, DLN_ARRAYS) != meta["checksum"]:
         raise RuntimeError(f"{path}: content does not match the checksum in {sidecar(path)}")
     return arrays, meta

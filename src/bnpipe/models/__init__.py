@@ -1,18 +1,34 @@
-"""Networks of the study. `build_model(spec, params)` is the one entry point."""
+"""Networks of the study. `build_model(spec, params)` is the one entry point.
+
+Both networks expose `blocks`: blocks[k - 1] is the paper's layer k, with `layer` (its
+conv or matrix) and `norm` (its normalization, nn.Identity for `standard`).
+"""
 
 from __future__ import annotations
 
 from torch import nn
 
+from bnpipe.models.dln import DLN
+from bnpipe.models.norms import AlgorithmOneNoise
 from bnpipe.models.vgg import VGG
 from bnpipe.params import Params, RunSpec
 
 
 def build_model(spec: RunSpec, params: Params) -> nn.Module:
     """The network of one run, initialized from the run's seed (Glorot, zero biases)."""
+    kw = {"variant": spec.variant, "seed": spec.seed, "norm": params.norm, "noise": params.noise}
     if spec.model == "vgg":
-        return VGG(params.vgg.stack, width=params.vgg.width, variant=spec.variant, seed=spec.seed)
+        return VGG(params.vgg.stack, width=params.vgg.width, **kw)
+    if spec.model == "dln":
+        return DLN(params.dln.layers, params.dln.width, **kw)
     raise ValueError(f"unknown model {spec.model!r}")
 
 
-__all__ = ["VGG", "build_model"]
+def set_step(model: nn.Module, step: int) -> None:
+    """Tell the noise layers (if any) which training step the next forward pass is."""
+    for module in model.modules():
+        if isinstance(module, AlgorithmOneNoise):
+            module.step = step
+
+
+__all__ = ["DLN", "VGG", "build_model", "set_step"]

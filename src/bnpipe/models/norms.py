@@ -1,20 +1,144 @@
 """Normalization layers, one per `variant` of the grid.
 
-Every layer maps (N, C, H, W) -> (N, C, H, W) and normalizes per channel ("unit") over
-the batch, height and width, as BatchNorm does.
+Every layer normalizes per unit: over (N, H, W) for a conv's (N, C, H, W) output, over N
+for a linear layer's (N, C). Variants (PROTOCOL.md):
+  standard         nothing
+  batchnorm        BatchNorm (biased batch variance in training, running stats in eval)
+  noisy_batchnorm  BatchNorm, then Algorithm 1's noise (after the affine transform)
+  l1, l2, linf     mean shift, then divide by the unit's average l_p magnitude taken
+                   before the shift; gamma, beta, running averages for evaluation
+  noisy_standard   Algorithm 1's noise alone (the paper's control, Sec. 2.1)
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from bnpipe.data.batches import derive_seed
+from bnpipe.params import NoiseParams, NormParams
 
-def make_norm(variant: str, channels: int) -> nn.Module:
-    """The layer that sits after each conv, before its ReLU."""
+DEFAULT_NORM = NormParams(eps=1e-5, momentum=0.1)
+
+
+def make_norm(
+    variant: str,
+    channels: int,
+    spatial: bool,
+    layer: int,
+    seed: int,
+    norm: NormParams | None = None,
+    noise: NoiseParams | None = None,
+) -> nn.Module:
+    """The layer after a conv (spatial=True) or linear layer; `layer` (1-based) and the
+    run's `seed` name the noise stream of noisy variants."""
+    norm = norm or DEFAULT_NORM
     if variant == "standard":
         return nn.Identity()
-    if variant == "batchnorm":
-        # Biased batch variance in training, running statistics in evaluation (PyTorch's
-        # BatchNorm2d does both); gamma = 1, beta = 0 at init.
-        return nn.BatchNorm2d(channels)
+    if variant in ("batchnorm", "noisy_batchnorm"):
+        bn_class = nn.BatchNorm2d if spatial else nn.BatchNorm1d
+        bn = bn_class(channels, eps=norm.eps, momentum=norm.momentum)
+        if variant == "batchnorm":
+            return bn
+        return nn.Sequential(bn, AlgorithmOneNoise(_need(noise, variant), layer, seed))
+    if variant in LpNorm.KINDS:
+        return LpNorm(channels, variant, norm.eps, norm.momentum)
+    if variant == "noisy_standard":
+        return AlgorithmOneNoise(_need(noise, variant), layer, seed)
     raise ValueError(f"unknown variant {variant!r}")
+
+
+def _need(noise: NoiseParams | None, variant: str) -> NoiseParams:
+    if noise is None:
+        raise ValueError(f"variant {variant!r} needs noise parameters")
+    return noise
+
+
+def _unit_view(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(C,) -> (1, C, 1, 1) or (1, C), to broadcast against x."""
+    return v.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+def _unit_dims(x: torch.Tensor) -> list[int]:
+    return [0, *range(2, x.dim())]
+
+
+class LpNorm(nn.Module):
+    """y = gamma * (x - mean) / (scale + eps) + beta, per unit, where scale is mean(|x|)
+    (l1), sqrt(mean(x^2)) (l2) or max(|x|) (linf) of the unit's un-shifted values."""
+
+    KINDS = ("l1", "l2", "linf")
+
+    def __init__(self, channels: int, kind: str, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown l_p kind {kind!r}")
+        self.kind, self.eps, self.momentum = kind, eps, momentum
+        self.weight = nn.Parameter(torch.ones(channels))  # gamma
+        self.bias = nn.Parameter(torch.zeros(channels))  # beta
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_scale", torch.ones(channels))
+
+    def batch_scale(self, x: torch.Tensor) -> torch.Tensor:
+        dims = _unit_dims(x)
+        if self.kind == "l1":
+            return x.abs().mean(dims)
+        if self.kind == "l2":
+            return x.pow(2).mean(dims).sqrt()
+        return x.abs().amax(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            mean, scale = x.mean(_unit_dims(x)), self.batch_scale(x)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_scale.lerp_(scale.detach(), self.momentum)
+        else:
+            mean, scale = self.running_mean, self.running_scale
+        y = (x - _unit_view(x, mean)) / (_unit_view(x, scale) + self.eps)
+        return y * _unit_view(x, self.weight) + _unit_view(x, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, kind={self.kind}, eps={self.eps}"
+
+
+class AlgorithmOneNoise(nn.Module):
+    """Paper Algorithm 1: a time-varying, per-unit shift and scale of the activations.
+
+    At every training step, per unit j: mu_j ~ U(-n_mu, n_mu), sigma_j ~ U(1, n_sigma);
+    per element (sample, and h, w for convs): m ~ U(mu_j - r_mu, mu_j + r_mu),
+    s ~ N(sigma_j, r_sigma); output s * a + m. Draws come from (seed, step, layer), so a
+    probe that sets the same step replays the same noise. Identity in eval mode.
+    """
+
+    def __init__(self, noise: NoiseParams, layer: int, seed: int):
+        super().__init__()
+        self.noise, self.layer, self.seed = noise, layer, seed
+        self.step: int | None = None  # set by models.set_step before each training forward
+
+    def draw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(s, m), each shaped like x, for the current step."""
+        if self.step is None:
+            raise RuntimeError(f"noise layer {self.layer}: set_step() was not called")
+        q = self.noise
+        g = torch.Generator(device=x.device)
+        g.manual_seed(derive_seed(self.seed, self.step, f"noise/{self.layer}"))
+        c = x.shape[1]
+
+        def uniform(*shape: int) -> torch.Tensor:  # U(0, 1)
+            return torch.rand(*shape, generator=g, device=x.device, dtype=x.dtype)
+
+        mu = _unit_view(x, (2 * uniform(c) - 1) * q.n_mu)
+        sigma = _unit_view(x, 1 + uniform(c) * (q.n_sigma - 1))
+        m = mu + (2 * uniform(*x.shape) - 1) * q.r_mu
+        normal = torch.randn(*x.shape, generator=g, device=x.device, dtype=x.dtype)
+        return sigma + normal * q.r_sigma, m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        s, m = self.draw(x)
+        return s * x + m
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer}, {self.noise}"

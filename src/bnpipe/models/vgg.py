@@ -11,23 +11,32 @@ import torch
 from torch import nn
 
 from bnpipe.models.norms import make_norm
+from bnpipe.params import NoiseParams, NormParams
 
 
 class ConvBlock(nn.Module):
     """conv 3x3 (padding 1) -> normalization -> ReLU."""
 
-    def __init__(self, c_in: int, c_out: int, variant: str):
+    def __init__(self, c_in: int, c_out: int, norm: nn.Module):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
-        self.norm = make_norm(variant, c_out)
+        self.layer = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
+        self.norm = norm
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.norm(self.conv(x)))
+        return self.relu(self.norm(self.layer(x)))
 
 
 class VGG(nn.Module):
-    def __init__(self, stack, width: float = 1.0, variant: str = "standard", seed: int = 0):
+    def __init__(
+        self,
+        stack,
+        width: float = 1.0,
+        variant: str = "standard",
+        seed: int = 0,
+        norm: NormParams | None = None,
+        noise: NoiseParams | None = None,
+    ):
         super().__init__()
         self.variant = variant
         layers: list[nn.Module] = []
@@ -38,7 +47,8 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 continue
             c_out = max(1, round(item * width))
-            block = ConvBlock(c_in, c_out, variant)
+            k = len(self.blocks) + 1  # the paper's layer number
+            block = ConvBlock(c_in, c_out, make_norm(variant, c_out, True, k, seed, norm, noise))
             self.blocks.append(block)
             layers.append(block)
             c_in = c_out

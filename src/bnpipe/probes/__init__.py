@@ -26,8 +26,8 @@ class SnapshotContext:
     params: Params
     step: int
     model: nn.Module  # holds the snapshot's state, on the probe device, in train mode
-    probe_x: torch.Tensor  # (B, 3, 32, 32) the run's fixed probe batch, normalized
-    probe_y: torch.Tensor  # (B,)
+    probe_x: torch.Tensor  # the run's fixed probe batch: (B, 3, 32, 32) normalized, or (N, 10)
+    probe_y: torch.Tensor  # (B,) labels, or (N, 10) DLN targets
 
 
 class Probe(Protocol):

@@ -1,9 +1,10 @@
 """Activation distributions (paper Figs. 1c, 2): one unit's values over batch, h and w.
 
-For each conv layer k, the output at `site` (conv: the raw conv output; normalized: after
-the normalization layer; relu: the block's output, i.e. the next layer's input) is taken
-on the fixed probe batch, in training mode (batch statistics, as training sees them).
-Channel `unit` gives B*H*W values; the probe records their percentiles, mean and variance.
+For each layer k, the output at `site` (layer: the raw conv or matrix output; normalized:
+after the normalization, noise included; block: the block's output, i.e. the next layer's
+input) is taken on the fixed probe batch, in training mode (batch statistics, and the
+snapshot step's noise, as training saw them). Unit `unit` gives B*H*W values (B for the
+DLN); the probe records their percentiles, mean and variance.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ActivationProbe:
         captured: dict[int, torch.Tensor] = {}
         handles = []
         for k, block in enumerate(ctx.model.blocks, start=1):
-            module = {"conv": block.conv, "normalized": block.norm, "relu": block}[site]
+            module = {"layer": block.layer, "normalized": block.norm, "block": block}[site]
 
             def hook(_module, _inputs, output, k=k):
                 captured[k] = output[:, min(unit, output.shape[1] - 1)].detach()  # (B, H, W)

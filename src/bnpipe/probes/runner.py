@@ -9,12 +9,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from bnpipe.data.batches import DeviceData, probe_indices
-from bnpipe.data.prepare import load_prepared
 from bnpipe.files import write_csv
-from bnpipe.models import build_model
+from bnpipe.models import build_model, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes import COLUMNS, SnapshotContext, default_probes
+from bnpipe.tasks import make_task
 from bnpipe.train import snapshot_path
 
 
@@ -29,15 +28,15 @@ def probe_run(
 ) -> pd.DataFrame:
     """Probe the snapshots listed in run_dir/run.json; write `out` (CSV, COLUMNS)."""
     record = json.loads((Path(run_dir) / "run.json").read_text())
-    arrays, _ = load_prepared(prepared)
-    data = DeviceData(arrays, device)
-    probe_x, probe_y = data.batch(probe_indices(data.n_train, params.probe.batch_size, spec.seed))
+    task = make_task(spec, params, prepared, device)
+    probe_x, probe_y = task.probe_batch(params.probe.batch_size)
     model = build_model(spec, params).to(device)
     probes = default_probes(params)
     rows = []
     for step in tqdm(record["snapshot_steps"], desc=f"probe {spec.id}", disable=not progress):
         state = torch.load(snapshot_path(run_dir, step), map_location=device, weights_only=True)
         model.load_state_dict(state)
+        set_step(model, step)  # noisy variants replay step t's noise
         ctx = SnapshotContext(spec, params, step, model, probe_x, probe_y)
         for probe in probes:
             for layer, metric, value in probe.measure(ctx):

@@ -32,22 +32,40 @@ def build_report(
     curves = pd.read_csv(results / "curves.csv")
     records = [json.loads((Path(d) / "run.json").read_text()) for d in run_dirs]
     probes = pd.concat([pd.read_csv(p) for p in probe_tables], ignore_index=True)
-    data = records[0]["provenance"]["data"]
+    # The CIFAR-10 source when VGG runs exist (the DLN's data are synthetic, named there).
+    data = next((r for r in records if r["model"] == "vgg"), records[0])["provenance"]["data"]
 
-    sections = [
-        _section(
-            "Training and test accuracy: BatchNorm versus standard",
-            "Seed mean (line) and 95% bootstrap interval over seeds (band), evaluated in eval "
-            "mode on the full train and test sets. Paper (full scale, no augmentation): 83% "
-            "test accuracy with BN vs 80% without.",
-            figures.accuracy_curves(curves, runs),
-            _accuracy_table(json.loads((results / "metrics.json").read_text()), params),
-            params,
-            ["train", "vgg", "grid", "data"],
-            runs.id.tolist(),
-        ),
-        _activation_section(params, probes, runs),
-    ]
+    metrics = json.loads((results / "metrics.json").read_text())
+    sections = []
+    if "vgg" in params.grid.models:
+        sections += [
+            _section(
+                "VGG on CIFAR-10: training and test accuracy per variant",
+                "Seed mean (line) and 95% bootstrap interval over seeds (band), evaluated in "
+                "eval mode on the full train and test sets. Paper (full scale, no "
+                "augmentation): 83% test accuracy with BN vs 80% without; noisy BN close to BN.",
+                figures.training_curves(curves, runs, "vgg", ("train", "test"), log=False),
+                _final_table(metrics, "vgg", ("test_acc", "train_acc"), params),
+                params,
+                ["train", "vgg", "norm", "noise", "grid", "data"],
+                runs[runs.model == "vgg"].id.tolist(),
+            ),
+            _activation_section(params, probes, runs),
+        ]
+    if "dln" in params.grid.models:
+        sections.append(
+            _section(
+                "Deep linear network: loss per variant",
+                "Full-batch loss (sum over examples of ||f(x) - Ax||^2) in eval mode, seed mean "
+                "and 95% bootstrap band, log scale. Paper Fig. 12-13: l1 normalization trains "
+                "the DLN faster than BN.",
+                figures.training_curves(curves, runs, "dln", ("train_loss",), log=True),
+                _final_table(metrics, "dln", ("train_loss",), params),
+                params,
+                ["dln", "norm", "grid"],
+                runs[runs.model == "dln"].id.tolist(),
+            )
+        )
     git = git_state()
     page = Template(TEMPLATE.read_text()).substitute(
         title="BatchNorm and optimization (Santurkar et al. 2018)",
@@ -84,9 +102,10 @@ def _section(title, caption, fig, table_html, params, depends_on, run_ids) -> st
 
 
 def _activation_section(params: Params, probes: pd.DataFrame, runs: pd.DataFrame) -> str:
-    lr = params.grid.lrs[params.grid.models[0]][0]
+    lr = params.grid.lrs["vgg"][0]
     seed = params.grid.seeds[0]
-    shown = [r for r in runs[(runs.lr == lr) & (runs.seed == seed)].id if r in set(probes.run)]
+    pick = (runs.model == "vgg") & (runs.lr == lr) & (runs.seed == seed)
+    shown = [r for r in runs[pick].id if r in set(probes.run)]
     layers = list(params.report.activation_layers)
     caption = (
         f"Distribution of unit {params.probe.activations.unit} of conv layers "
@@ -107,30 +126,22 @@ def _activation_section(params: Params, probes: pd.DataFrame, runs: pd.DataFrame
     )
 
 
-def _accuracy_table(metrics: dict, params: Params) -> str:
-    """Final accuracies with their intervals, as analyze computed them (metrics.json)."""
+def _final_table(metrics: dict, model: str, names: tuple[str, ...], params: Params) -> str:
+    """Final numbers with their intervals, as analyze computed them (metrics.json)."""
     rows = []
-    for model in params.grid.models:
-        for variant, by_lr in sorted(metrics.get(model, {}).items()):
-            for lr, m in by_lr.items():
-                cells = [model, variant, lr.removeprefix("lr")]
-                for name in ("test_acc", "train_acc"):
-                    mean, lo, hi = (
-                        figures.finite_or_dash(m[k]) for k in (name, f"{name}_lo", f"{name}_hi")
-                    )
-                    cells.append(f"{mean} [{lo}, {hi}]")
-                rows.append([*cells, str(m["n_seeds"]), str(m["n_diverged"])])
+    for variant, by_lr in sorted(metrics.get(model, {}).items()):
+        for lr, m in by_lr.items():
+            cells = [model, variant, lr.removeprefix("lr")]
+            for name in names:
+                mean, lo, hi = (
+                    figures.finite_or_dash(m[k], "{:.4g}")
+                    for k in (name, f"{name}_lo", f"{name}_hi")
+                )
+                cells.append(f"{mean} [{lo}, {hi}]")
+            rows.append([*cells, str(m["n_seeds"]), str(m["n_diverged"])])
     level = f"{params.analyze.confidence:.0%} CI"
-    head = [
-        "model",
-        "variant",
-        "lr",
-        f"test acc [{level}]",
-        f"train acc [{level}]",
-        "seeds",
-        "diverged",
-    ]
-    return _table(head, rows)
+    head = ["model", "variant", "lr", *(f"final {n} [{level}]" for n in names), "seeds"]
+    return _table([*head, "diverged"], rows)
 
 
 def _runs_table(runs: pd.DataFrame) -> str:
@@ -179,7 +190,7 @@ def _differences(params: Params, raw_params: dict, data_source: str) -> str:
                 f"(paper: {html.escape(json.dumps(b))})"
             )
 
-    names = ("data", "grid", "vgg", "train", "probe")
+    names = ("data", "grid", "vgg", "dln", "norm", "noise", "train", "probe")
     walk(params.section(*names), paper.section(*names), "")
     extra = ""
     if "JPEG" in data_source:
@@ -201,11 +212,11 @@ def _provenance(params: Params, records: list[dict]) -> str:
         "scale": params.scale,
         "params_digest": params.digest(),
         "resolved_params": params.section(
-            "data", "grid", "vgg", "train", "probe", "analyze", "report"
+            "data", "grid", "vgg", "dln", "norm", "noise", "train", "probe", "analyze", "report"
         ),
         "code_of_runs": commits,
         "code_of_report": git_state(),
-        "data": records[0]["provenance"]["data"],
+        "data": sorted({json.dumps(r["provenance"]["data"], sort_keys=True) for r in records}),
         "devices": devices,
         "packages": package_versions(),
     }

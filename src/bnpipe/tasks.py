@@ -1,0 +1,92 @@
+"""What a model is trained on: its data, batches, loss and evaluation.
+
+CifarTask  VGG on CIFAR-10: mini-batches from (seed, step), mean cross-entropy,
+           accuracy; evaluation on the full train and test sets in eval mode.
+DLNTask    the deep linear network: the full batch every step, loss = sum over
+           examples of ||f(x) - A x||^2; evaluation: the same loss in eval mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bnpipe.data.batches import DeviceData, probe_indices, train_batch_indices
+from bnpipe.data.prepare import load_dln, load_prepared
+from bnpipe.params import Params, RunSpec
+
+EVAL_BATCH = 1000  # examples per forward pass in evaluation
+
+
+class CifarTask:
+    def __init__(self, prepared: Path, batch_size: int, seed: int, device: str):
+        arrays, self.data_meta = load_prepared(prepared)
+        self.data = DeviceData(arrays, device)
+        self.batch_size, self.seed = batch_size, seed
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.batch(
+            train_batch_indices(self.data.n_train, self.batch_size, self.seed, step)
+        )
+
+    def probe_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.batch(probe_indices(self.data.n_train, size, self.seed))
+
+    @staticmethod
+    def loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, y)
+
+    @staticmethod
+    def accuracy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (output.argmax(1) == y).float().mean()
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Loss and accuracy on the full train and test sets, in eval mode."""
+        result = {}
+        for split, prefix in (("train", "eval_train"), ("test", "test")):
+            n = len(self.data.y_train if split == "train" else self.data.y_test)
+            loss_sum = torch.zeros((), device=self.data.mean.device)
+            correct = torch.zeros((), device=self.data.mean.device)
+            for lo in range(0, n, EVAL_BATCH):
+                x, y = self.data.batch(torch.arange(lo, min(lo + EVAL_BATCH, n)), split)
+                logits = model(x)
+                loss_sum += F.cross_entropy(logits, y, reduction="sum")
+                correct += (logits.argmax(1) == y).sum()
+            result[f"{prefix}_loss"] = loss_sum.item() / n
+            result[f"{prefix}_acc"] = correct.item() / n
+        return result
+
+
+class DLNTask:
+    def __init__(self, prepared: Path, device: str):
+        arrays, self.data_meta = load_dln(prepared)
+        self.x = torch.from_numpy(arrays["x"]).to(device)  # (examples, width)
+        self.y = torch.from_numpy(arrays["y"]).to(device)  # (examples, width) = x A^T
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x, self.y  # full-batch gradient descent
+
+    def probe_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x, self.y  # the probe sees the batch training sees
+
+    @staticmethod
+    def loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (output - y).pow(2).sum()
+
+    @staticmethod
+    def accuracy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.full((), float("nan"), device=output.device)  # regression: none
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        return {"eval_train_loss": self.loss(model(self.x), self.y).item()}
+
+
+def make_task(spec: RunSpec, params: Params, prepared: Path, device: str) -> CifarTask | DLNTask:
+    if spec.model == "dln":
+        return DLNTask(prepared, device)
+    return CifarTask(prepared, params.train.batch_size, spec.seed, device)
