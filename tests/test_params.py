@@ -12,7 +12,8 @@ def test_params_yaml_loads_every_scale():
     paper = load_params(raw_params("paper"))
     assert paper.vgg.width == 1.0 and paper.train.steps == 15000
     assert paper.train.batch_size == 128 and paper.grid.lrs["vgg"] == (0.1, 0.5)
-    assert len(paper.grid.seeds) == 5 and paper.train.snapshots >= 30
+    assert paper.grid.seeds["vgg"] == paper.grid.seeds["dln"] == (0, 1, 2, 3, 4)
+    assert paper.train.snapshots >= 30 and paper.dln.train.steps == 10000
     assert load_params(ROOT / "params.yaml").scale in ("quick", "paper", "smoke")
 
 
@@ -55,7 +56,8 @@ def _broken(mutate) -> str:
         (lambda r: r["grid"]["lrs"].update(vgg=["1.0e4"]), "write 1.0e+4"),
         (lambda r: r["grid"].update(variants=["batchnrom"]), "unknown variant 'batchnrom'"),
         (lambda r: r["grid"].update(models=["resnet"]), "unknown model 'resnet'"),
-        (lambda r: r["grid"].update(seeds=[]), "grid.seeds: empty"),
+        (lambda r: r["grid"]["seeds"].update(dln=[]), "grid.seeds.dln: empty"),
+        (lambda r: r["grid"].update(seeds=[0, 1]), "grid.seeds: expected a mapping"),
         (lambda r: r.update(scale="huge"), "scale: 'huge' is not one of"),
         (lambda r: r["data"].update(source="imagenet"), "data.source: 'imagenet'"),
         (lambda r: r["vgg"].update(width=-1.0), "vgg.width"),

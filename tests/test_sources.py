@@ -178,3 +178,12 @@ def test_committed_sample_is_balanced_and_known():
     splits = read_archive(sample, {"train": 0, "test": 0})
     assert np.bincount(splits["train"].labels).tolist() == [500] * 10
     assert np.bincount(splits["test"].labels).tolist() == [100] * 10
+
+
+def test_data_prepared_for_other_params_is_refused(tmp_path):
+    make_imagefolder_archive(tmp_path / "a.tar.gz", n_per_class=3)
+    paper, smoke = load_params(raw_params("paper")).data, load_params(raw_params("smoke")).data
+    prepare_cifar10(tmp_path / "a.tar.gz", tmp_path / "p.npz", paper)
+    load_prepared(tmp_path / "p.npz", paper)  # the params it was made with: fine
+    with pytest.raises(RuntimeError, match="prepared with other `data` params"):
+        load_prepared(tmp_path / "p.npz", smoke)

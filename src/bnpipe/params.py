@@ -26,6 +26,7 @@ VARIANTS = {
     "dln": ("standard", "batchnorm", "l1", "l2", "linf"),
 }
 SCALES = ("quick", "paper", "smoke")
+WHOLE = ("lrs", "seeds")  # per-model mappings that a scale replaces whole, not key by key
 
 
 class ParamsError(ValueError):
@@ -52,10 +53,10 @@ class GridParams:
     models: tuple[str, ...]
     variants: tuple[str, ...]
     lrs: Mapping[str, tuple[float, ...]]
-    seeds: tuple[int, ...]
+    seeds: Mapping[str, tuple[int, ...]]
 
     def check(self, where: str) -> None:
-        for key in ("models", "variants", "seeds"):
+        for key in ("models", "variants"):
             if not getattr(self, key):
                 raise ParamsError(f"grid.{key}: empty; the grid would have no runs")
         for model in self.models:
@@ -66,17 +67,21 @@ class GridParams:
             for lr in self.lrs[model]:
                 if not lr > 0:
                     raise ParamsError(f"grid.lrs.{model}: learning rate {lr} must be > 0")
+            seeds = self.seeds.get(model, ())
+            if not seeds:
+                raise ParamsError(f"grid.seeds.{model}: empty; the grid would have no runs")
+            if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+                raise ParamsError(f"grid.seeds.{model}: must be distinct and >= 0, got {seeds}")
         allowed = sorted({v for m in self.models for v in VARIANTS[m]})
         for variant in self.variants:
             if variant not in allowed:
                 raise ParamsError(
                     f"grid.variants: unknown variant {variant!r} (allowed: {allowed})"
                 )
-        for model in self.lrs:
-            if model not in MODELS:
-                raise ParamsError(f"grid.lrs: unknown model {model!r} (allowed: {MODELS})")
-        if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise ParamsError(f"grid.seeds: must be distinct and >= 0, got {list(self.seeds)}")
+        for key in ("lrs", "seeds"):
+            for model in getattr(self, key):
+                if model not in MODELS:
+                    raise ParamsError(f"grid.{key}: unknown model {model!r} (allowed: {MODELS})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,7 +248,7 @@ class Params:
             for variant in g.variants
             if variant in VARIANTS[model]
             for lr in g.lrs[model]
-            for seed in g.seeds
+            for seed in g.seeds[model]
         ]
 
     def training(self, model: str) -> TrainParams:
@@ -272,8 +277,13 @@ class Params:
     def digest(self, *names: str) -> str:
         """Short sha256 of the named sections (all of them if none): changes iff they do."""
         names = names or tuple(f.name for f in dataclasses.fields(self))
-        blob = json.dumps(self.section(*names), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return digest_of(self.section(*names))
+
+
+def digest_of(obj: Any) -> str:
+    """Short sha256 of a params object (or plain data): changes iff its values do."""
+    blob = json.dumps(_plain(obj), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Params:
@@ -316,7 +326,7 @@ def _merge(base: dict, override: Mapping, where: str, apply: bool) -> None:
     for key, value in override.items():
         if key not in base:
             raise ParamsError(f"{where}.{key}: unknown key (allowed: {sorted(base)})")
-        if isinstance(value, Mapping) and isinstance(base[key], Mapping) and key != "lrs":
+        if isinstance(value, Mapping) and isinstance(base[key], Mapping) and key not in WHOLE:
             _merge(base[key], value, f"{where}.{key}", apply)
         elif apply:
             base[key] = copy.deepcopy(value)

@@ -16,14 +16,14 @@ from torch import nn
 
 from bnpipe.data.batches import DeviceData, probe_indices, train_batch_indices
 from bnpipe.data.prepare import load_dln, load_prepared
-from bnpipe.params import Params, RunSpec
+from bnpipe.params import DataParams, DLNParams, Params, RunSpec
 
 EVAL_BATCH = 1000  # examples per forward pass in evaluation
 
 
 class CifarTask:
-    def __init__(self, prepared: Path, batch_size: int, seed: int, device: str):
-        arrays, self.data_meta = load_prepared(prepared)
+    def __init__(self, prepared: Path, data: DataParams, batch_size: int, seed: int, device: str):
+        arrays, self.data_meta = load_prepared(prepared, data)
         self.data = DeviceData(arrays, device)
         self.batch_size, self.seed = batch_size, seed
 
@@ -62,8 +62,8 @@ class CifarTask:
 
 
 class DLNTask:
-    def __init__(self, prepared: Path, device: str):
-        arrays, self.data_meta = load_dln(prepared)
+    def __init__(self, prepared: Path, dln: DLNParams, device: str):
+        arrays, self.data_meta = load_dln(prepared, dln)
         self.x = torch.from_numpy(arrays["x"]).to(device)  # (examples, width)
         self.y = torch.from_numpy(arrays["y"]).to(device)  # (examples, width) = x A^T
 
@@ -88,5 +88,5 @@ class DLNTask:
 
 def make_task(spec: RunSpec, params: Params, prepared: Path, device: str) -> CifarTask | DLNTask:
     if spec.model == "dln":
-        return DLNTask(prepared, device)
-    return CifarTask(prepared, params.train.batch_size, spec.seed, device)
+        return DLNTask(prepared, params.dln, device)
+    return CifarTask(prepared, params.data, params.train.batch_size, spec.seed, device)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bnpipe.data.batches import derive_seed
 from bnpipe.data.sources import KNOWN_ARCHIVES, file_digests, read_archive
 from bnpipe.files import atomic_path, write_json
-from bnpipe.params import DataParams, DLNParams
+from bnpipe.params import DataParams, DLNParams, digest_of
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -48,6 +49,7 @@ def prepare_cifar10(archive: Path, out: Path, data: DataParams) -> dict:
         "n_test": int(len(arrays["y_test"])),
         "train_per_class": data.train_per_class,
         "test_per_class": data.test_per_class,
+        "params_digest": digest_of(data),
     }
     write_json(sidecar(out), meta)
     return meta
@@ -75,13 +77,29 @@ def sidecar(prepared: Path) -> Path:
     return Path(prepared).with_suffix(".json")
 
 
-def load_prepared(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """The arrays and their metadata; refuses a file whose content does not match it."""
+def load_prepared(path: Path, data: DataParams | None = None) -> tuple[dict, dict]:
+    """The arrays and their metadata; refuses a file whose content does not match its
+    checksum, or (given `data`) one prepared with other `data` params."""
+    return _load(path, ARRAYS, data, "data")
+
+
+def load_dln(path: Path, dln: DLNParams | None = None) -> tuple[dict, dict]:
+    """As load_prepared, for the deep linear network's data and `dln` params."""
+    return _load(path, DLN_ARRAYS, dln, "dln")
+
+
+def _load(path: Path, names: tuple[str, ...], params: Any, section: str) -> tuple[dict, dict]:
     with np.load(path) as f:
-        arrays = {name: f[name] for name in ARRAYS}
+        arrays = {name: f[name] for name in names}
     meta = json.loads(sidecar(path).read_text())
-    if content_checksum(arrays) != meta["checksum"]:
+    if content_checksum(arrays, names) != meta["checksum"]:
         raise RuntimeError(f"{path}: content does not match the checksum in {sidecar(path)}")
+    if params is not None and meta.get("params_digest") != digest_of(params):
+        raise RuntimeError(
+            f"{path} was prepared with other `{section}` params than the ones given now "
+            f"(digest {meta.get('params_digest')} != {digest_of(params)}); rerun prepare "
+            "(snakemake does so by itself)"
+        )
     return arrays, meta
 
 
@@ -102,15 +120,7 @@ def prepare_dln(dln: DLNParams, out: Path) -> dict:
         "source": f"synthetic: x ~ N(0, I_{dln.width}), y = A x, A ~ N(0, 1), "
         f"data_seed {dln.data_seed}",
         "n_train": dln.examples,
+        "params_digest": digest_of(dln),
     }
     write_json(sidecar(out), meta)
     return meta
-
-
-def load_dln(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    with np.load(path) as f:
-        arrays = {name: f[name] for name in DLN_ARRAYS}
-    meta = json.loads(sidecar(path).read_text())
-    if content_checksum(arrays, DLN_ARRAYS) != meta["checksum"]:
-        raise RuntimeError(f"{path}: content does not match the checksum in {sidecar(path)}")
-    return arrays, meta

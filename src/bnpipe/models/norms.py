@@ -90,13 +90,16 @@ class LpNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             mean, scale = x.mean(_unit_dims(x)), self.batch_scale(x)
-            with torch.no_grad():
-                self.running_mean.lerp_(mean.detach(), self.momentum)
-                self.running_scale.lerp_(scale.detach(), self.momentum)
+            with torch.no_grad():  # one fused update of both running averages
+                stats = [self.running_mean, self.running_scale]
+                torch._foreach_lerp_(stats, [mean.detach(), scale.detach()], self.momentum)
         else:
             mean, scale = self.running_mean, self.running_scale
-        y = (x - _unit_view(x, mean)) / (_unit_view(x, scale) + self.eps)
-        return y * _unit_view(x, self.weight) + _unit_view(x, self.bias)
+        # gamma * (x - mean) / (scale + eps) + beta, with the per-unit factors folded first
+        factor = self.weight / (scale + self.eps)
+        return torch.addcmul(
+            _unit_view(x, self.bias), x - _unit_view(x, mean), _unit_view(x, factor)
+        )
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, kind={self.kind}, eps={self.eps}"

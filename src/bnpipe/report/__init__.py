@@ -103,7 +103,7 @@ def _section(title, caption, fig, table_html, params, depends_on, run_ids) -> st
 
 def _activation_section(params: Params, probes: pd.DataFrame, runs: pd.DataFrame) -> str:
     lr = params.grid.lrs["vgg"][0]
-    seed = params.grid.seeds[0]
+    seed = params.grid.seeds["vgg"][0]
     pick = (runs.model == "vgg") & (runs.lr == lr) & (runs.seed == seed)
     shown = [r for r in runs[pick].id if r in set(probes.run)]
     layers = list(params.report.activation_layers)
