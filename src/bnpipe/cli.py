@@ -17,6 +17,15 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def run_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a per-run job (train, probe)."""
+    p = parser(description)
+    p.add_argument("--run", required=True, help="run id, e.g. vgg-batchnorm-lr0.1-s0")
+    p.add_argument("--prepared", type=Path, required=True, help="the model's prepared data")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    return p
+
+
 def params_from(args: argparse.Namespace) -> Params:
     with args.params.open() as f:
         raw = yaml.safe_load(f) or {}

@@ -112,7 +112,7 @@ class TrainParams:
         if self.snapshots > self.steps + 1:
             raise ParamsError(
                 f"{where}.snapshots: {self.snapshots} snapshots need at least "
-                f"{self.snapshots - 1} train.steps, got {self.steps}"
+                f"{self.snapshots - 1} {where}.steps, got {self.steps}"
             )
 
 

@@ -4,15 +4,12 @@ from pathlib import Path
 
 import torch
 
-from bnpipe.cli import params_from, parser
+from bnpipe.cli import params_from, run_parser
 from bnpipe.devices import lease_device
 from bnpipe.train import train_run
 
-p = parser(__doc__)
-p.add_argument("--run", required=True, help="run id, e.g. vgg-batchnorm-lr0.1-s0")
-p.add_argument("--prepared", type=Path, required=True, help="canonical array file (.npz)")
+p = run_parser(__doc__)
 p.add_argument("--out", type=Path, required=True, help="run directory to write")
-p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
 args = p.parse_args()
 params = params_from(args)
 torch.set_num_threads(args.threads)
