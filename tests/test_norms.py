@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bnpipe.models import set_step
+from bnpipe.models import noise_layers, set_step
 from bnpipe.models.dln import DLN
 from bnpipe.models.norms import AlgorithmOneNoise, LpNorm, make_norm
 from bnpipe.params import NoiseParams
@@ -53,7 +53,8 @@ def test_noise_is_off_in_eval_mode_and_demands_a_step_in_training():
     x = torch.randn(8, 4, 5, 5)
     with pytest.raises(RuntimeError, match="set_step"):
         layer(x)
-    set_step(layer, 0)
+    assert len(noise_layers(layer)) == 1
+    set_step(noise_layers(layer), 0)
     layer.eval()
     assert torch.equal(layer(x), layer[0](x))  # BN (running stats) alone
 

@@ -75,6 +75,8 @@ def test_download_verifies_md5_and_records_origin(served, tmp_path):
     dest = tmp_path / "raw" / "cifar10.tar.gz"
     meta = download(f"{server.url}/cifar-10-python.tar.gz", dest, md5, progress=False)
     assert meta["md5"] == md5 and meta["format"] == "pickle"
+    assert meta["sha256"] == hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert meta["known_as"] == "official CIFAR-10 python archive"
     assert _only(dest) == ["cifar10.tar.gz", "cifar10.tar.gz.json"]
 
 
@@ -97,7 +99,8 @@ def test_download_failures_leave_no_file(served, tmp_path, path, md5, message):
 
 def test_pickle_archive_pixels_and_labels_round_trip(tmp_path):
     arrays = make_pickle_archive(tmp_path / "a.tar.gz", n_per_class=2)
-    splits = read_archive(tmp_path / "a.tar.gz", {"train": 0, "test": 0})
+    fmt, splits = read_archive(tmp_path / "a.tar.gz", {"train": 0, "test": 0})
+    assert fmt == "pickle"
     np.testing.assert_array_equal(splits["train"].images, arrays["x_train"])
     np.testing.assert_array_equal(splits["train"].labels, arrays["y_train"])
     np.testing.assert_array_equal(splits["test"].images, arrays["x_test"])
@@ -105,7 +108,8 @@ def test_pickle_archive_pixels_and_labels_round_trip(tmp_path):
 
 def test_imagefolder_archive_and_per_class_subset(tmp_path):
     arrays = make_imagefolder_archive(tmp_path / "a.tar.gz", n_per_class=3)
-    splits = read_archive(tmp_path / "a.tar.gz", {"train": 2, "test": 0})
+    fmt, splits = read_archive(tmp_path / "a.tar.gz", {"train": 2, "test": 0})
+    assert fmt == "imagefolder"
     assert np.bincount(splits["train"].labels).tolist() == [2] * 10
     assert len(splits["test"].labels) == 30
     # PNG is lossless: the first two images of class 0 come back exactly
@@ -134,7 +138,7 @@ def test_truncated_or_foreign_archives_are_refused(tmp_path):
     (tmp_path / "text.tar.gz").write_text("hello")
     with pytest.raises(DataError, match="not a readable tar archive"):
         read_archive(tmp_path / "text.tar.gz", {})
-    assert not (tmp_path / "raw").exists() or _only(tmp_path / "raw" / "x") == []
+    assert not (tmp_path / "raw").exists()  # refused before anything was written
 
 
 def test_local_pickle_archive_must_match_md5(tmp_path):
@@ -175,7 +179,7 @@ def test_committed_sample_is_balanced_and_known():
 
     sample = ROOT / "data" / "sample" / "cifar10-sample.tar.gz"
     assert sample.stat().st_size < 4_000_000
-    splits = read_archive(sample, {"train": 0, "test": 0})
+    _, splits = read_archive(sample, {"train": 0, "test": 0})
     assert np.bincount(splits["train"].labels).tolist() == [500] * 10
     assert np.bincount(splits["test"].labels).tolist() == [100] * 10
 

@@ -28,7 +28,11 @@ def test_curve_bands_bracket_the_mean_per_point():
     rng = np.random.default_rng(0)
     m = rng.normal(size=(5, 7)) + np.arange(7)
     m[:, 0] = 2.0  # no spread: a zero-width band
-    mean, lo, hi = bootstrap_curve(m)
-    assert np.allclose(mean, m.mean(0))
+    m[0, 5:] = np.nan  # seed 0 diverged after point 4: it drops out there only
+    mean, lo, hi, n = bootstrap_curve(m)
+    assert np.allclose(mean[:5], m[:, :5].mean(0)) and np.allclose(mean[5:], m[1:, 5:].mean(0))
+    assert n.tolist() == [5] * 5 + [4] * 2
     assert lo[0] == hi[0] == 2.0
     assert np.all(lo[1:] < mean[1:]) and np.all(mean[1:] < hi[1:])
+    one = bootstrap_curve(np.array([[1.0, np.nan], [np.nan, np.nan]]))
+    assert one[0][0] == 1.0 and np.isnan(one[1][0]) and np.isnan(one[0][1])

@@ -68,35 +68,25 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], final_window: int) -> pd.D
 
 
 def curves_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.DataFrame:
-    """Seed mean and bootstrap band of eval accuracy at every evaluation step."""
+    """Seed mean and bootstrap band of every CURVE_METRICS column at every evaluation step."""
     groups: dict[tuple, list[pd.DataFrame]] = {}
     for record, history in runs:
         evals = history.dropna(subset=["eval_train_loss"]).set_index("step")
         groups.setdefault(tuple(record[k] for k in GROUP), []).append(evals)
-    rows = []
+    frames = []
     for key, members in sorted(groups.items()):
         steps = sorted(set().union(*(m.index for m in members)))
         for column, split in CURVE_METRICS.items():
             # (seeds, steps); a diverged run is NaN after it stopped and drops out there
             matrix = np.array([m[column].reindex(steps).to_numpy() for m in members])
             if not np.isfinite(matrix).any():
-                continue
-            for j, step in enumerate(steps):
-                col = matrix[:, j]
-                finite = col[np.isfinite(col)]
-                mean, lo, hi = bootstrap_curve(finite[:, None], params.analyze.confidence)
-                rows.append(
-                    {
-                        **dict(zip(GROUP, key, strict=True)),
-                        "split": split,
-                        "step": step,
-                        "mean": mean[0],
-                        "lo": lo[0],
-                        "hi": hi[0],
-                        "n": len(finite),
-                    }
-                )
-    return pd.DataFrame(rows)
+                continue  # a column this model lacks (the DLN's accuracies)
+            mean, lo, hi, n = bootstrap_curve(
+                matrix, params.analyze.confidence, params.analyze.n_resamples
+            )
+            frame = pd.DataFrame({"step": steps, "mean": mean, "lo": lo, "hi": hi, "n": n})
+            frames.append(frame.assign(**dict(zip(GROUP, key, strict=True)), split=split))
+    return pd.concat(frames, ignore_index=True)[[*GROUP, "split", "step", "mean", "lo", "hi", "n"]]
 
 
 def summary_metrics(table: pd.DataFrame, params: Params) -> dict:

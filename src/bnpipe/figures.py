@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -102,8 +104,6 @@ def activation_bands(probes: pd.DataFrame, layers: list[int], runs: list[str]) -
 
 
 def png_bytes(fig: plt.Figure, dpi: int = 110) -> bytes:
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)

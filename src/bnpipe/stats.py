@@ -56,20 +56,30 @@ def bootstrap_mean(values, confidence: float = 0.95, n_resamples: int = 9999) ->
 def bootstrap_curve(matrix, confidence: float = 0.95, n_resamples: int = 2999):
     """Per-column mean and percentile-bootstrap band of a (seeds, points) array.
 
-    Returns (mean, lo, hi), each (points,). Columns with fewer than two finite values
-    get NaN bands. The percentile method keeps the many curve points affordable.
+    NaN/Inf entries (a diverged run after it stopped) drop out of their column only.
+    Returns (mean, lo, hi, n), each (points,); a column with fewer than two finite values
+    gets a NaN band, one without spread a zero-width band. Columns with the same finite
+    seeds share one vectorized bootstrap call, which keeps many curve points affordable.
     """
     m = np.asarray(matrix, dtype=float)
-    mean = np.nanmean(m, axis=0) if len(m) else np.full(m.shape[1], np.nan)
-    lo, hi = np.full_like(mean, np.nan), np.full_like(mean, np.nan)
-    ok_rows = np.all(np.isfinite(m), axis=1)
-    m_ok = m[ok_rows]
-    if len(m_ok) >= 2:
-        spread = np.ptp(m_ok, axis=0) > 0
-        lo[~spread], hi[~spread] = m_ok[0, ~spread], m_ok[0, ~spread]
-        if spread.any():
+    finite = np.isfinite(m)
+    n = finite.sum(axis=0)
+    mean = np.full(m.shape[1], np.nan)
+    lo, hi = mean.copy(), mean.copy()
+    for rows in {tuple(col) for col in finite.T}:  # columns grouped by which seeds are finite
+        seeds = np.array(rows, dtype=bool)
+        cols = np.flatnonzero((finite == seeds[:, None]).all(axis=0))
+        sub = m[seeds][:, cols]  # (finite seeds, columns)
+        if len(sub) == 0:
+            continue
+        mean[cols] = sub.mean(axis=0)
+        if len(sub) < 2:
+            continue
+        flat = np.ptp(sub, axis=0) == 0
+        lo[cols[flat]] = hi[cols[flat]] = sub[0, flat]
+        if (~flat).any():
             res = stats.bootstrap(
-                (m_ok[:, spread],),
+                (sub[:, ~flat],),
                 np.mean,
                 axis=0,
                 vectorized=True,
@@ -78,5 +88,5 @@ def bootstrap_curve(matrix, confidence: float = 0.95, n_resamples: int = 2999):
                 method="percentile",
                 rng=np.random.default_rng(RNG_SEED),
             )
-            lo[spread], hi[spread] = res.confidence_interval
-    return mean, lo, hi
+            lo[cols[~flat]], hi[cols[~flat]] = res.confidence_interval
+    return mean, lo, hi, n

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from bnpipe.files import save_torch, write_csv, write_json
-from bnpipe.models import build_model, set_step
+from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
 from bnpipe.schedule import snapshot_steps
@@ -35,8 +35,12 @@ from bnpipe.tasks import make_task
 FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
 
 
+def snapshot_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "snapshots"
+
+
 def snapshot_path(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / "snapshots" / f"step{step:06d}.pt"
+    return snapshot_dir(run_dir) / f"step{step:06d}.pt"
 
 
 def train_run(
@@ -51,6 +55,7 @@ def train_run(
     t_start = time.perf_counter()
     task = make_task(spec, params, prepared, device)
     model = build_model(spec, params).to(device)
+    noise = noise_layers(model)  # found once: set_step runs every step
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # no momentum, no decay
     settings = params.training(spec.model)
     T = settings.steps
@@ -122,7 +127,7 @@ def train_run(
             break
         x, y = task.batch(t)
         model.train()
-        set_step(model, t)  # noisy variants draw step t's noise
+        set_step(noise, t)  # noisy variants draw step t's noise
         output = model(x)
         loss = task.loss(output, y)
         optimizer.zero_grad(set_to_none=True)
@@ -152,7 +157,7 @@ def train_run(
             k: last_eval.get(k, float("nan"))
             for k in ("eval_train_acc", "eval_train_loss", "test_acc", "test_loss")
         },
-        "snapshot_steps": sorted(int(p.stem[4:]) for p in (work / "snapshots").glob("*.pt")),
+        "snapshot_steps": sorted(int(p.stem[4:]) for p in snapshot_dir(work).glob("*.pt")),
         "timing": {
             "wall_s": wall,
             "steps_this_session": max(0, len(steps_log) - start),
@@ -169,10 +174,10 @@ def train_run(
         },
     }
     # Publish: snapshots and final state first, run.json last (its presence = complete).
-    if snapshot_path(out, 0).parent.exists():
-        shutil.rmtree(snapshot_path(out, 0).parent)
-    (work / "snapshots").mkdir(parents=True, exist_ok=True)
-    (work / "snapshots").rename(snapshot_path(out, 0).parent)
+    if snapshot_dir(out).exists():
+        shutil.rmtree(snapshot_dir(out))
+    snapshot_dir(work).mkdir(parents=True, exist_ok=True)
+    snapshot_dir(work).rename(snapshot_dir(out))
     write_csv(out / "history.csv", history)
     save_torch(out / "final.pt", _cpu_state(model))
     write_json(out / "run.json", record)
@@ -204,7 +209,7 @@ def _load_resume(work: Path, fingerprint: dict, device: str) -> dict | None:
     if state.get("fingerprint") != fingerprint:
         shutil.rmtree(work, ignore_errors=True)
         return None
-    for stale in (work / "snapshots").glob("*.pt"):  # taken after the checkpoint: redo
+    for stale in snapshot_dir(work).glob("*.pt"):  # taken after the checkpoint: redo
         if int(stale.stem[4:]) >= state["step"]:
             stale.unlink()
     return state

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bnpipe.data.batches import derive_seed
-from bnpipe.data.sources import KNOWN_ARCHIVES, file_digests, read_archive
+from bnpipe.data.sources import describe_archive, file_digests, read_archive
 from bnpipe.files import atomic_path, write_json
 from bnpipe.params import DataParams, DLNParams, digest_of
 
@@ -26,7 +26,9 @@ ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 def prepare_cifar10(archive: Path, out: Path, data: DataParams) -> dict:
     """Read `archive`, keep `data.*_per_class` images per class, write `out` and its .json."""
     archive = Path(archive)
-    splits = read_archive(archive, {"train": data.train_per_class, "test": data.test_per_class})
+    fmt, splits = read_archive(
+        archive, {"train": data.train_per_class, "test": data.test_per_class}
+    )
     arrays = {
         "x_train": splits["train"].images,
         "y_train": splits["train"].labels,
@@ -44,7 +46,7 @@ def prepare_cifar10(archive: Path, out: Path, data: DataParams) -> dict:
         "checksum": content_checksum(arrays),
         "archive": str(origin),
         "archive_sha256": archive_sha,
-        "source": KNOWN_ARCHIVES.get(archive_sha, describe(archive)),
+        "source": describe_archive(archive_sha, fmt),
         "n_train": int(len(arrays["y_train"])),
         "n_test": int(len(arrays["y_test"])),
         "train_per_class": data.train_per_class,
@@ -53,14 +55,6 @@ def prepare_cifar10(archive: Path, out: Path, data: DataParams) -> dict:
     }
     write_json(sidecar(out), meta)
     return meta
-
-
-def describe(archive: Path) -> str:
-    from bnpipe.data.sources import archive_format
-
-    if archive_format(archive) == "pickle":
-        return "official CIFAR-10 python archive"
-    return f"image-folder archive {archive.name}"
 
 
 def content_checksum(arrays: dict[str, np.ndarray], names: tuple[str, ...] = ARRAYS) -> str:

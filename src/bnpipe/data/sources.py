@@ -16,7 +16,6 @@ import io
 import pickle
 import shutil
 import tarfile
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,10 +103,10 @@ def download(url: str, dest: Path, md5: str, timeout: float = 60.0, progress: bo
                     f"{url}: md5 {digest.hexdigest()} does not match the expected {md5}; "
                     "the download is corrupt or the file changed"
                 )
-            archive_format(tmp)  # readable to the end, and of a format we understand
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
+            fmt = archive_format(tmp)  # readable to the end, and of a format we understand
+    except OSError as err:  # URLError, HTTPError and socket timeouts are OSErrors
         raise DataError(f"{url}: download failed: {err}") from err
-    return _record(dest, origin=url)
+    return _record(dest, url, fmt, *file_digests(dest))
 
 
 def take_local(src: Path, dest: Path, md5: str) -> dict:
@@ -125,24 +124,25 @@ def take_local(src: Path, dest: Path, md5: str) -> dict:
         raise DataError(f"{src}: md5 {src_md5} does not match the official {md5}")
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
-    return _record(dest, origin=str(src.resolve()))
+    return _record(dest, str(src.resolve()), fmt, src_md5, src_sha)  # a copy: same digests
 
 
-def _record(dest: Path, origin: str) -> dict:
-    md5, sha = file_digests(dest)
-    fmt = archive_format(dest)
+def describe_archive(sha256: str, fmt: str) -> str:
+    """What an archive is, for provenance: a known one by name, else by format."""
+    if sha256 in KNOWN_ARCHIVES:
+        return KNOWN_ARCHIVES[sha256]
+    return "official CIFAR-10 python archive" if fmt == "pickle" else "image-folder archive"
+
+
+def _record(dest: Path, origin: str, fmt: str, md5: str, sha: str) -> dict:
+    """Write `dest`.json: where the verified archive came from and what it is."""
     meta = {
         "origin": origin,
         "format": fmt,
         "md5": md5,
         "sha256": sha,
         "bytes": dest.stat().st_size,
-        "known_as": KNOWN_ARCHIVES.get(
-            sha,
-            "official CIFAR-10 python archive"
-            if fmt == "pickle"
-            else "unverified image-folder archive",
-        ),
+        "known_as": describe_archive(sha, fmt),
     }
     write_json(dest.with_suffix(dest.suffix + ".json"), meta)
     return meta
@@ -165,16 +165,16 @@ def archive_format(path: Path) -> str:
     )
 
 
-def read_archive(path: Path, per_class: dict[str, int]) -> dict[str, Split]:
-    """{'train': Split, 'test': Split}, keeping the first `per_class[split]` images of
-    each class in archive order (0 keeps all). Checks classes and image sizes."""
+def read_archive(path: Path, per_class: dict[str, int]) -> tuple[str, dict[str, Split]]:
+    """(format, {'train': Split, 'test': Split}), keeping the first `per_class[split]`
+    images of each class in archive order (0 keeps all). Checks classes and image sizes."""
     fmt = archive_format(path)
     splits = _read_pickle(path) if fmt == "pickle" else _read_imagefolder(path)
     out = {}
     for name, split in splits.items():
         _check(split, f"{path} ({name})")
         out[name] = _first_per_class(split, per_class.get(name, 0), f"{path} ({name})")
-    return out
+    return fmt, out
 
 
 def _read_pickle(path: Path) -> dict[str, Split]:

@@ -24,11 +24,15 @@ def build_model(spec: RunSpec, params: Params) -> nn.Module:
     raise ValueError(f"unknown model {spec.model!r}")
 
 
-def set_step(model: nn.Module, step: int) -> None:
-    """Tell the noise layers (if any) which training step the next forward pass is."""
-    for module in model.modules():
-        if isinstance(module, AlgorithmOneNoise):
-            module.step = step
+def noise_layers(model: nn.Module) -> list[AlgorithmOneNoise]:
+    """The model's noise layers (empty unless the variant is noisy); find them once."""
+    return [m for m in model.modules() if isinstance(m, AlgorithmOneNoise)]
 
 
-__all__ = ["DLN", "VGG", "build_model", "set_step"]
+def set_step(layers: list[AlgorithmOneNoise], step: int) -> None:
+    """Tell the noise layers which training step the next forward pass is."""
+    for layer in layers:
+        layer.step = step
+
+
+__all__ = ["DLN", "VGG", "build_model", "noise_layers", "set_step"]

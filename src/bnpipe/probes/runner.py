@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from bnpipe.files import write_csv
-from bnpipe.models import build_model, set_step
+from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes import COLUMNS, SnapshotContext, default_probes
 from bnpipe.tasks import make_task
@@ -31,12 +31,13 @@ def probe_run(
     task = make_task(spec, params, prepared, device)
     probe_x, probe_y = task.probe_batch(params.probe.batch_size)
     model = build_model(spec, params).to(device)
+    noise = noise_layers(model)
     probes = default_probes(params)
     rows = []
     for step in tqdm(record["snapshot_steps"], desc=f"probe {spec.id}", disable=not progress):
         state = torch.load(snapshot_path(run_dir, step), map_location=device, weights_only=True)
         model.load_state_dict(state)
-        set_step(model, step)  # noisy variants replay step t's noise
+        set_step(noise, step)  # noisy variants replay step t's noise
         ctx = SnapshotContext(spec, params, step, model, probe_x, probe_y)
         for probe in probes:
             for layer, metric, value in probe.measure(ctx):
