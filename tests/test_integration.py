@@ -68,10 +68,21 @@ def _check_outputs(root: Path) -> None:
     assert metrics["dln"]["l1"]["lr1e-06"]["train_loss"] > 0
     probes = pd.read_csv(root / "results" / "probes" / "vgg-batchnorm-lr0.1-s0.csv")
     assert list(probes.columns) == ["run", "step", "layer", "probe", "metric", "value"]
-    assert sorted(probes.layer.unique()) == list(range(1, 14))
     assert sorted(probes.step.unique()) == [0, 3, 12]  # the smoke schedule
+    every = {"activations", "ics", "landscape", "landscape_random", "sharpness", "theorem41"}
+    for step, at_step in probes.groupby("step"):  # every probe at every snapshot
+        assert set(at_step.probe) == every | {"time"}, step
+    assert sorted(probes[probes.probe == "activations"].layer.unique()) == list(range(1, 14))
+    assert sorted(probes[probes.probe == "ics"].layer.unique()) == list(range(1, 15))
+    assert sorted(probes[probes.probe == "theorem41"].layer.unique()) == list(range(1, 14))
+    assert (
+        probes[(probes.probe == "ics") & (probes.layer == 1)].query("metric == 'l2'").value == 0
+    ).all()
+    theorem = probes[(probes.probe == "theorem41") & (probes.metric == "rel_diff")]
+    assert (theorem.value < 1e-2).all()  # eps and fp32 only
     dln_probes = pd.read_csv(root / "results" / "probes" / "dln-batchnorm-lr1e-06-s1.csv")
-    assert sorted(dln_probes.layer.unique()) == list(range(1, 26))
+    assert sorted(dln_probes[dln_probes.probe == "ics"].layer.unique()) == list(range(1, 26))
+    assert sorted(dln_probes[dln_probes.probe == "theorem41"].layer.unique()) == list(range(1, 25))
     history = pd.read_csv(root / "results" / "runs" / "vgg-standard-lr0.1-s1" / "history.csv")
     assert history.train_loss.notna().sum() == 12
     page = (root / "reports" / "index.html").read_text()

@@ -95,6 +95,8 @@ class VGGParams:
         for item in self.stack:
             if item != "M" and not (isinstance(item, int) and item > 0):
                 raise ParamsError(f"vgg.stack: items are channel counts > 0 or 'M', got {item!r}")
+        if not self.stack or self.stack[0] == "M":
+            raise ParamsError("vgg.stack: must start with a channel count (a conv)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,12 +178,50 @@ class DLNParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class LandscapeParams:
+    points: int
+    range: Mapping[str, tuple[float, ...]]
+
+    def check(self, where: str) -> None:
+        _at_least(self.points, 2, f"{where}.points")
+        for model in MODELS:
+            bounds = self.range.get(model)
+            if bounds is None or len(bounds) != 2 or not 0 < bounds[0] < bounds[1]:
+                raise ParamsError(
+                    f"{where}.range.{model}: expected [lo, hi] with 0 < lo < hi "
+                    f"(multiples of the lr), got {bounds}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class SharpnessParams:
+    max_iterations: int
+    tolerance: float
+
+    def check(self, where: str) -> None:
+        _at_least(self.max_iterations, 1, f"{where}.max_iterations")
+        if not self.tolerance > 0:
+            raise ParamsError(f"{where}.tolerance: must be > 0, got {self.tolerance}")
+
+
+PROBES = ("activations", "ics", "landscape", "landscape_random", "sharpness", "theorem41")
+
+
+@dataclasses.dataclass(frozen=True)
 class ProbeParams:
     batch_size: int
+    run: tuple[str, ...]
+    chunk_size: int
     activations: ActivationParams
+    landscape: LandscapeParams
+    sharpness: SharpnessParams
 
     def check(self, where: str) -> None:
         _at_least(self.batch_size, 2, "probe.batch_size")
+        _at_least(self.chunk_size, 1, "probe.chunk_size")
+        for name in self.run:
+            if name not in PROBES:
+                raise ParamsError(f"probe.run: unknown probe {name!r} (allowed: {list(PROBES)})")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,6 +49,10 @@ class DLN(nn.Module):
             for block in self.blocks:
                 block.layer.weight.uniform_(-bound, bound, generator=gen)
 
+    def stages(self) -> list[nn.Module]:
+        """The chain of the ICS probe: stage k is block k (matrix k and its normalization)."""
+        return list(self.blocks)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             x = block(x)

@@ -78,6 +78,7 @@ class LpNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))  # beta
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_scale", torch.ones(channels))
+        self.track_running_stats = True  # as BatchNorm's flag: False = batch stats, no update
 
     def batch_scale(self, x: torch.Tensor) -> torch.Tensor:
         dims = _unit_dims(x)
@@ -88,11 +89,12 @@ class LpNorm(nn.Module):
         return x.abs().amax(dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
+        if self.training or not self.track_running_stats:
             mean, scale = x.mean(_unit_dims(x)), self.batch_scale(x)
-            with torch.no_grad():  # one fused update of both running averages
-                stats = [self.running_mean, self.running_scale]
-                torch._foreach_lerp_(stats, [mean.detach(), scale.detach()], self.momentum)
+            if self.training and self.track_running_stats:
+                with torch.no_grad():  # one fused update of both running averages
+                    stats = [self.running_mean, self.running_scale]
+                    torch._foreach_lerp_(stats, [mean.detach(), scale.detach()], self.momentum)
         else:
             mean, scale = self.running_mean, self.running_scale
         # gamma * (x - mean) / (scale + eps) + beta, with the per-unit factors folded first

@@ -40,17 +40,17 @@ class VGG(nn.Module):
         super().__init__()
         self.variant = variant
         layers: list[nn.Module] = []
-        self.blocks = nn.ModuleList()
-        c_in = 3
+        c_in, k = 3, 0
+
         for item in stack:
             if item == "M":
                 layers.append(nn.MaxPool2d(2))
                 continue
             c_out = max(1, round(item * width))
-            k = len(self.blocks) + 1  # the paper's layer number
-            block = ConvBlock(c_in, c_out, make_norm(variant, c_out, True, k, seed, norm, noise))
-            self.blocks.append(block)
-            layers.append(block)
+            k += 1  # the paper's layer number
+            layers.append(
+                ConvBlock(c_in, c_out, make_norm(variant, c_out, True, k, seed, norm, noise))
+            )
             c_in = c_out
         self.features = nn.Sequential(*layers)
         # Five 2x2 pools take 32x32 to 1x1, so the classifier sees c_in features.
@@ -68,6 +68,24 @@ class VGG(nn.Module):
                 with torch.no_grad():
                     module.weight.uniform_(-bound, bound, generator=gen)
                     module.bias.zero_()
+
+    @property
+    def blocks(self) -> list[ConvBlock]:
+        """The conv blocks in order: blocks[k - 1] is layer k. (Registered once, inside
+        `features`: a module registered twice confuses torch.func.functional_call.)"""
+        return [m for m in self.features if isinstance(m, ConvBlock)]
+
+    def stages(self) -> list[nn.Module]:
+        """The network as a chain, one stage per layer of the ICS probe: stage k (k = 1..13)
+        is block k with the max-pool that follows it, if any; stage 14 is the classifier.
+        Composing them equals forward(); stage k holds exactly layer k's parameters."""
+        stages: list[nn.Module] = []
+        for module in self.features:
+            if isinstance(module, ConvBlock):
+                stages.append(nn.Sequential(module))
+            else:
+                stages[-1].append(module)
+        return [*stages, nn.Sequential(nn.Flatten(1), self.classifier)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))

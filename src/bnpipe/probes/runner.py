@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,9 @@ from tqdm import tqdm
 from bnpipe.files import write_csv
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
-from bnpipe.probes import COLUMNS, SnapshotContext, default_probes
+from bnpipe.probes import COLUMNS, SnapshotContext, make_probes
+from bnpipe.probes.replay import frozen_stats
+from bnpipe.probes.state import preserved_state
 from bnpipe.tasks import make_task
 from bnpipe.train import snapshot_path
 
@@ -26,22 +29,36 @@ def probe_run(
     device: str = "cpu",
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Probe the snapshots listed in run_dir/run.json; write `out` (CSV, COLUMNS)."""
+    """Probe the snapshots listed in run_dir/run.json; write `out` (CSV, COLUMNS).
+
+    Besides the measurements, each snapshot gets rows (layer 0, probe "time", metric =
+    probe name, value = seconds), so the cost of every probe is on record.
+    """
     record = json.loads((Path(run_dir) / "run.json").read_text())
     task = make_task(spec, params, prepared, device)
     probe_x, probe_y = task.probe_batch(params.probe.batch_size)
     model = build_model(spec, params).to(device)
     noise = noise_layers(model)
-    probes = default_probes(params)
+    probes = make_probes(params)
     rows = []
-    for step in tqdm(record["snapshot_steps"], desc=f"probe {spec.id}", disable=not progress):
+    bar = tqdm(record["snapshot_steps"], desc=f"probe {spec.id}", disable=not progress)
+    for step in bar:
         state = torch.load(snapshot_path(run_dir, step), map_location=device, weights_only=True)
         model.load_state_dict(state)
-        set_step(noise, step)  # noisy variants replay step t's noise
-        ctx = SnapshotContext(spec, params, step, model, probe_x, probe_y)
-        for probe in probes:
-            for layer, metric, value in probe.measure(ctx):
-                rows.append((spec.id, step, layer, probe.name, metric, value))
+        set_step(noise, step)  # replay step t's noise
+        ctx = SnapshotContext(spec, params, step, model, probe_x, probe_y, task)
+        with preserved_state(model), frozen_stats(model):
+            for probe in probes:
+                start = time.perf_counter()
+                for layer, metric, value in probe.measure(ctx):
+                    rows.append((spec.id, step, layer, probe.name, metric, value))
+                _synchronize(device)
+                rows.append((spec.id, step, 0, "time", probe.name, time.perf_counter() - start))
     table = pd.DataFrame(rows, columns=COLUMNS)
     write_csv(out, table)
     return table
+
+
+def _synchronize(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()

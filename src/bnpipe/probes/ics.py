@@ -1,0 +1,115 @@
+"""Internal covariate shift, paper Definition 2.1.
+
+At step t, for layer i:
+  G_i  = dL/dW_i at (W_1^t, ..., W_k^t)
+  G'_i = dL/dW_i at (W_1^{t+1}, ..., W_{i-1}^{t+1}, W_i^t, ..., W_k^t)
+with W^{t+1} the real SGD update of step t (same batch, same noise, same lr). Metrics per
+layer: l2 = ||G - G'||, cos = cos(G, G'), rel_l2 = ||G - G'|| / ||G||.
+
+Layers are the model's `stages()`: VGG's 13 conv blocks (conv, normalization parameters)
+and the classifier; the DLN's 25 blocks. W_i is all of stage i's parameters for VGG and the
+matrix alone for the DLN (PROTOCOL.md); "update" moves every parameter of stages < i.
+
+Cost. The definition asks for one forward-backward per layer (`ics_reference`). Here the
+work is shared: one forward pass with the updated parameters gives every stage's input
+h'_i = stage_{i-1}'(...stage_1'(x)); then G'_i needs only stages i..k, forward from h'_i
+and backward down to stage i. The early VGG stages, which run at 32x32 and cost most, are
+evaluated once instead of k times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from bnpipe.models.dln import DLN
+from bnpipe.probes import SnapshotContext
+from bnpipe.probes.replay import StepReplay, Tensors, flat
+
+
+def measured_parameters(model: nn.Module) -> list[list[str]]:
+    """Per layer i (index i - 1), the names of the parameters W_i whose gradient is compared."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    stages = model.stages()
+    if isinstance(model, DLN):
+        return [[names[id(stage.layer.weight)]] for stage in stages]
+    return [[names[id(p)] for p in stage.parameters()] for stage in stages]
+
+
+def stage_parameters(model: nn.Module) -> list[list[str]]:
+    """Per layer, the names of every parameter of its stage (what 'the update' moves)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    return [[names[id(p)] for p in stage.parameters()] for stage in model.stages()]
+
+
+def ics_metrics(g: torch.Tensor, g_prime: torch.Tensor) -> dict[str, float]:
+    """l2, cos and rel_l2 of two flat gradients (fp64)."""
+    diff = (g - g_prime).norm().item()
+    norm_g, norm_gp = g.norm().item(), g_prime.norm().item()
+    cos = (g @ g_prime).item() / (norm_g * norm_gp) if norm_g * norm_gp > 0 else math.nan
+    return {"l2": diff, "cos": cos, "rel_l2": diff / norm_g if norm_g > 0 else math.nan}
+
+
+def ics_gradients(replay: StepReplay) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, (G_i, G'_i) as flat fp64 vectors, by the shared-prefix method above."""
+    model = replay.model
+    stages, measured = model.stages(), measured_parameters(model)
+    named = dict(model.named_parameters())
+    new = replay.updated()
+    # Every stage's input under the updated earlier stages. The model's own parameters take
+    # the new values for this one pass and get the old ones back, bit for bit, after it.
+    old = {k: v.detach().clone() for k, v in named.items()}
+    inputs = [replay.x]
+    try:
+        with torch.no_grad():
+            for name, p in named.items():
+                p.copy_(new[name])
+            for stage in stages[:-1]:
+                inputs.append(stage(inputs[-1]))
+    finally:
+        with torch.no_grad():
+            for name, p in named.items():
+                p.copy_(old[name])
+    pairs = []
+    for i, h in enumerate(inputs):
+        out = h
+        for stage in stages[i:]:  # old parameters from stage i on
+            out = stage(out)
+        wanted = [named[n] for n in measured[i]]
+        g_prime = torch.autograd.grad(replay.loss_fn(out, replay.y), wanted)
+        pairs.append((flat([replay.grad0[n] for n in measured[i]]), flat(list(g_prime))))
+    return pairs
+
+
+def ics_reference(replay: StepReplay) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The definition, literally: a full forward-backward per layer. Slow; for tests and
+    for measuring what the shared-prefix method saves."""
+    measured, owned = measured_parameters(replay.model), stage_parameters(replay.model)
+    new = replay.updated()
+    pairs = []
+    for i, names in enumerate(measured):
+        earlier = {n for stage in owned[:i] for n in stage}
+        point = {k: new[k] if k in earlier else v for k, v in replay.params.items()}
+
+        def loss_of(sub: Tensors, point=point) -> torch.Tensor:
+            return replay.loss({**point, **sub})
+
+        g_prime = torch.func.grad(loss_of)({n: point[n] for n in names})
+        pairs.append((flat([replay.grad0[n] for n in names]), flat(g_prime)))
+    return pairs
+
+
+class ICSProbe:
+    name = "ics"
+
+    def __init__(self, reference: bool = False):
+        self.reference = reference
+
+    def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
+        method = ics_reference if self.reference else ics_gradients
+        for layer, (g, g_prime) in enumerate(method(ctx.replay), start=1):
+            for metric, value in ics_metrics(g, g_prime).items():
+                yield layer, metric, value

@@ -1,0 +1,134 @@
+"""Replaying training step t from its snapshot: the step's batch, noise, loss and gradient.
+
+A snapshot holds the parameters before update t. With the batch of step t (from the
+counters) and, for noisy variants, the noise of step t, the loss below is exactly the one
+training minimized at step t (the test in test_train checks it against the logged loss).
+Probes evaluate that loss at other parameters too (after earlier layers' update, along a
+line), always in training mode: batch statistics, as the optimized loss uses them.
+
+Parameters are handled functionally, as a dict name -> tensor, so the model's own
+parameters are never written; `frozen_stats` stops BN/l_p running averages from moving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, grad_and_value, jvp, vmap
+
+Tensors = dict[str, torch.Tensor]
+
+
+@contextlib.contextmanager
+def frozen_stats(model: nn.Module) -> Iterator[nn.Module]:
+    """Training mode with batch statistics, but no running-average updates (BN, l_p).
+
+    BatchNorm with track_running_stats=False normalizes by the batch statistics and
+    leaves its buffers alone; the l_p layers honour the same flag. This also makes the
+    forward pass free of in-place buffer writes, which vmap and jvp need.
+    """
+    tracked = [m for m in model.modules() if hasattr(m, "track_running_stats")]
+    flags = [m.track_running_stats for m in tracked]
+    was_training = model.training
+    model.train()
+    for m in tracked:
+        m.track_running_stats = False
+    try:
+        yield model
+    finally:
+        for m, flag in zip(tracked, flags, strict=True):
+            m.track_running_stats = flag
+        model.train(was_training)
+
+
+class StepReplay:
+    """Step t of one run, as a function of the parameters.
+
+    model must be inside `frozen_stats` and have its noise layers set to step t.
+    `params` are the snapshot's parameters (detached, fp32); `grad0` and `loss0` the
+    gradient and loss there, computed once and shared by every probe of the snapshot.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        lr: float,
+        chunk_size: int,
+    ):
+        self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
+        self.lr, self.chunk_size = lr, chunk_size
+        self.params: Tensors = {k: v.detach() for k, v in model.named_parameters()}
+        self.buffers: Tensors = dict(model.named_buffers())
+        self._grad0: Tensors | None = None
+        self._loss0: torch.Tensor | None = None
+
+    def loss(self, params: Tensors) -> torch.Tensor:
+        """L(params) on step t's batch: a scalar."""
+        output = functional_call(self.model, (params, self.buffers), (self.x,))
+        return self.loss_fn(output, self.y)
+
+    def _base(self) -> None:
+        self._grad0, self._loss0 = grad_and_value(self.loss)(self.params)
+
+    @property
+    def grad0(self) -> Tensors:
+        """g: the gradient of step t (what SGD applied), per parameter."""
+        if self._grad0 is None:
+            self._base()
+        return self._grad0
+
+    @property
+    def loss0(self) -> torch.Tensor:
+        if self._loss0 is None:
+            self._base()
+        return self._loss0
+
+    def updated(self) -> Tensors:
+        """The parameters after the real step-t update: plain SGD, theta - lr * g."""
+        return {k: v - self.lr * self.grad0[k] for k, v in self.params.items()}
+
+    def grads_at(self, stacked: Tensors) -> tuple[Tensors, torch.Tensor]:
+        """Gradients and losses at S parameter sets at once.
+
+        stacked: name -> (S, *shape). Returns (name -> (S, *shape), losses (S,)). The sets
+        go through one vmapped forward-backward, `chunk_size` sets at a time (memory).
+        Noise layers draw the same step-t noise for every set (randomness="same").
+        """
+        batched = vmap(grad_and_value(self.loss), randomness="same", chunk_size=self.chunk_size)
+        return batched(stacked)
+
+    def hvp_operator(self, reuse_graph: bool = True) -> Callable[[Tensors], Tensors]:
+        """v -> H v, the Hessian of the step-t loss at the snapshot times v.
+
+        The first-order gradient is built once with its graph kept (one forward-backward);
+        each product is then one more backward through that graph. Measured on this
+        project's CPU runs, that is 2.4 (VGG) to 2.8 (DLN) training steps per product,
+        against 2.9-3.8 for a fresh double-backward and 3.2-8.6 for torch.func's
+        forward-over-reverse jvp (reuse_graph=False, the reference).
+        """
+        if not reuse_graph:
+            return lambda vector: jvp(grad(self.loss), (self.params,), (vector,))[1]
+        named = dict(self.model.named_parameters())
+        names, tensors = list(named), list(named.values())
+        loss = self.loss_fn(self.model(self.x), self.y)
+        grads = torch.autograd.grad(loss, tensors, create_graph=True)
+
+        def hvp(vector: Tensors) -> Tensors:
+            products = torch.autograd.grad(
+                grads, tensors, [vector[n] for n in names], retain_graph=True
+            )
+            return {n: t.detach() for n, t in zip(names, products, strict=True)}
+
+        return hvp
+
+
+def flat(tensors: Tensors | list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate into one fp64 vector (norms and dot products over many tensors)."""
+    values = tensors.values() if isinstance(tensors, dict) else tensors
+    return torch.cat([t.reshape(-1).double() for t in values])

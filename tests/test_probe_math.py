@@ -1,0 +1,220 @@
+"""The probes against known answers: ICS (Definition 2.1), the landscape along g,
+power-iteration sharpness and the Theorem 4.1 identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import raw_params
+
+from bnpipe.models import build_model, noise_layers, set_step
+from bnpipe.models.dln import DLN
+from bnpipe.params import RunSpec, load_params
+from bnpipe.probes import SnapshotContext, make_probes
+from bnpipe.probes.curvature import power_iteration, top_eigenvalue
+from bnpipe.probes.ics import ics_gradients, ics_metrics, ics_reference
+from bnpipe.probes.landscape import along, random_direction
+from bnpipe.probes.replay import StepReplay, flat, frozen_stats
+from bnpipe.probes.theory import theorem41_sides
+
+
+def sum_squares(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (output - y).pow(2).sum()
+
+
+def _data(n: int, width: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, width, generator=gen), torch.randn(n, width, generator=gen)
+
+
+def _vgg_replay(variant: str, lr: float = 0.1) -> StepReplay:
+    params = load_params(raw_params("smoke"))
+    model = build_model(RunSpec("vgg", variant, lr, 0), params)
+    set_step(noise_layers(model), 3)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    return StepReplay(model, x, y, torch.nn.functional.cross_entropy, lr, chunk_size=4)
+
+
+# --- ICS ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["standard", "batchnorm", "noisy_batchnorm", "l2"])
+def test_ics_is_zero_at_layer_one_and_the_shared_prefix_method_equals_the_definition(variant):
+    replay = _vgg_replay(variant)
+    with frozen_stats(replay.model):
+        fast, slow = ics_gradients(replay), ics_reference(replay)
+    assert len(fast) == 14  # 13 conv blocks and the classifier
+    g1, g1_prime = fast[0]
+    assert torch.equal(g1, g1_prime)  # layer 1: nothing before it moves
+    assert ics_metrics(g1, g1_prime)["l2"] == 0.0
+    for (g, gp), (g_ref, gp_ref) in zip(fast, slow, strict=True):
+        assert torch.equal(g, g_ref)
+        torch.testing.assert_close(gp, gp_ref, rtol=1e-5, atol=1e-7)
+    assert any(ics_metrics(g, gp)["l2"] > 0 for g, gp in fast[1:])  # updates do shift
+
+
+def test_ics_is_exactly_zero_when_earlier_layers_get_a_zero_update():
+    replay = _vgg_replay("batchnorm", lr=0.0)  # the step-t update moves nothing
+    with frozen_stats(replay.model):
+        for g, g_prime in ics_gradients(replay):
+            assert torch.equal(g, g_prime)
+
+
+def test_ics_of_a_two_layer_linear_network_matches_the_closed_form():
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = DLN(layers=2, width=3, variant="standard", seed=0)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    x, y = (t.double() for t in _data(20, 3))
+    lr = 0.01
+    replay = StepReplay(model, x, y, sum_squares, lr, chunk_size=4)
+    (g1, g1p), (g2, g2p) = ics_gradients(replay)
+    # L = ||X W1^T W2^T - Y||^2 with rows as examples; R = X W1^T W2^T - Y.
+    w1, w2 = (b.layer.weight.detach() for b in model.blocks)
+    r = x @ w1.T @ w2.T - y
+    grad_w1 = 2 * w2.T @ r.T @ x
+    grad_w2 = 2 * r.T @ (x @ w1.T)
+    w1_new = w1 - lr * grad_w1
+    grad_w2_prime = 2 * (x @ w1_new.T @ w2.T - y).T @ (x @ w1_new.T)
+    torch.testing.assert_close(g1, grad_w1.reshape(-1))
+    torch.testing.assert_close(g1p, grad_w1.reshape(-1))  # layer 1: G' = G
+    torch.testing.assert_close(g2, grad_w2.reshape(-1))
+    torch.testing.assert_close(g2p, grad_w2_prime.reshape(-1))
+    assert not torch.allclose(g2, g2p)
+
+
+# --- landscape and sharpness on a quadratic ----------------------------------------------
+
+
+def _quadratic() -> tuple[StepReplay, torch.Tensor]:
+    """A one-matrix linear regression: its loss is exactly quadratic in the weights.
+    Returns the replay and the full Hessian (fp64) from autograd."""
+    model = DLN(layers=1, width=4, variant="standard", seed=0)
+    x, y = _data(50, 4)
+    replay = StepReplay(model, x, y, sum_squares, lr=0.01, chunk_size=3)
+    w = model.blocks[0].layer.weight.detach().double()
+
+    def loss(flat_w: torch.Tensor) -> torch.Tensor:
+        return sum_squares(x.double() @ flat_w.view(4, 4).T, y.double())
+
+    return replay, torch.autograd.functional.hessian(loss, w.reshape(-1))
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_effective_beta_on_a_quadratic_is_the_hessian_gain_at_every_step_size(batched):
+    replay, hessian = _quadratic()
+    g = flat(replay.grad0)
+    expected = ((hessian @ g).norm() / g.norm()).item()
+    etas = [0.001, 0.01, 0.1, 1.0]
+    _, dist = along(replay, replay.grad0, etas, batched=batched)
+    for eta, d in zip(etas, dist, strict=True):
+        assert d / (eta * g.norm().item()) == pytest.approx(expected, rel=1e-4)
+    # A random direction d: ||grad(theta - eta d) - g|| = eta ||H d||.
+    direction = random_direction(replay, seed=0, step=5)
+    assert flat(direction).norm().item() == pytest.approx(g.norm().item(), rel=1e-6)
+    _, dist = along(replay, direction, etas, batched=batched)
+    hd = (hessian @ flat(direction)).norm().item()
+    for eta, dst in zip(etas, dist, strict=True):
+        assert dst == pytest.approx(eta * hd, rel=1e-4)
+
+
+def test_power_iteration_finds_the_top_eigenvalue_of_the_full_hessian():
+    replay, hessian = _quadratic()
+    top = torch.linalg.eigvalsh(hessian)[-1].item()
+    start = {k: torch.ones_like(v) for k, v in replay.params.items()}
+    fresh, reused = replay.hvp_operator(reuse_graph=False), replay.hvp_operator()
+    torch.testing.assert_close(flat(fresh(start)), flat(reused(start)))
+    eig, vector, iterations, residual = power_iteration(replay.hvp_operator(), start, 500, 1e-9)
+    assert eig == pytest.approx(top, rel=1e-5)
+    assert residual < 1e-2 and iterations < 500
+    # Warm-started from its own eigenvector, it stops at once.
+    again = power_iteration(replay.hvp_operator(), vector, 500, 1e-6)
+    assert again[0] == pytest.approx(top, rel=1e-5) and again[2] <= 2
+
+
+def test_top_eigenvalue_is_the_largest_not_the_largest_in_magnitude():
+    q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(0)))
+    matrix = q @ torch.diag(torch.tensor([-10.0, 3.0, 1.0, 0.5, -2.0])) @ q.T
+
+    def hvp(v):
+        return {"w": matrix @ v["w"]}
+
+    eig, *_ = top_eigenvalue(hvp, {"w": torch.ones(5)}, 2000, 1e-10)
+    assert eig == pytest.approx(3.0, rel=1e-4)
+
+
+# --- Theorem 4.1 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(64, 6), (8, 5, 4, 4)])
+def test_theorem41_holds_to_round_off_with_1_over_m_and_fails_with_1_over_sqrt_m(shape):
+    gen = torch.Generator().manual_seed(0)
+    channels = shape[1]
+    y = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3 + 1).requires_grad_()
+    gamma = torch.rand(channels, generator=gen, dtype=torch.float64) + 0.5
+    beta = torch.randn(channels, generator=gen, dtype=torch.float64)
+    # eps only guards against a zero variance; at 1e-30 it is far below fp64 round-off
+    z = torch.nn.functional.batch_norm(y, None, None, gamma, beta, training=True, eps=1e-30)
+    weights = torch.randn(shape, generator=gen, dtype=torch.float64)
+    loss = (weights * z.tanh()).sum()  # any loss downstream of z
+    g, grad_y = torch.autograd.grad(loss, [z, y])
+    sides = theorem41_sides(y.detach(), g, grad_y, gamma)
+    assert bool(sides["live"].all())
+    torch.testing.assert_close(sides["lhs"], sides["rhs"], rtol=1e-10, atol=0)
+    gap = ((sides["lhs"] - sides["rhs_printed"]).abs() / sides["lhs"]).max()
+    assert gap > 1e-2
+
+
+# --- the whole suite ------------------------------------------------------------------------
+
+
+class _Task:
+    def __init__(self, x, y, loss):
+        self.x, self.y, self.loss = x, y, loss
+
+    def batch(self, step):
+        return self.x, self.y
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        RunSpec("vgg", "noisy_batchnorm", 0.1, 0),
+        RunSpec("vgg", "l1", 0.1, 0),
+        RunSpec("dln", "batchnorm", 1e-6, 0),
+    ],
+    ids=lambda spec: spec.id,
+)
+def test_probes_never_change_the_model(spec):
+    params = load_params(raw_params("smoke"))
+    model = build_model(spec, params)
+    set_step(noise_layers(model), 2)
+    if spec.model == "vgg":
+        replay = _vgg_replay(spec.variant)
+        task = _Task(replay.x, replay.y, replay.loss_fn)
+    else:
+        task = _Task(*_data(50, 10), sum_squares)
+    with torch.no_grad():  # move the running stats off their initial values
+        model(task.x)
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ctx = SnapshotContext(spec, params, 2, model, task.x, task.y, task)
+    probes = make_probes(params)
+    rows = []
+    from bnpipe.probes.state import preserved_state
+
+    with preserved_state(model), frozen_stats(model):
+        for probe in probes:
+            rows += [(probe.name, *row) for row in probe.measure(ctx)]
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats included
+    assert not model.training and all(p.grad is None for p in model.parameters())
+    names = {name for name, *_ in rows}
+    expected = {"activations", "ics", "landscape", "landscape_random", "sharpness"}
+    assert expected <= names
+    assert ("theorem41" in names) == ("batchnorm" in spec.variant)
+    values = np.array([v for *_, v in rows])
+    assert np.isfinite(values).all()

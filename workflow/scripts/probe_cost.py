@@ -1,0 +1,28 @@
+"""Time the probe suite against a training step, on a finished run's snapshots:
+python workflow/scripts/probe_cost.py --run vgg-batchnorm-lr0.1-s0 \
+    --prepared data/prepared/cifar10.npz --run-dir results/runs/vgg-batchnorm-lr0.1-s0"""
+
+from pathlib import Path
+
+import torch
+
+from bnpipe.cli import params_from, run_parser
+from bnpipe.devices import lease_device
+from bnpipe.probes.cost import probe_cost
+
+p = run_parser(__doc__)
+p.add_argument("--run-dir", type=Path, required=True, help="the run's training outputs")
+p.add_argument("--snapshots", type=int, default=3, help="snapshots to time, spread over the run")
+args = p.parse_args()
+params = params_from(args)
+torch.set_num_threads(args.threads)
+with lease_device() as lease:
+    table = probe_cost(
+        params.run(args.run), params, args.prepared, args.run_dir, args.snapshots, lease.device
+    )
+    print(
+        f"{args.run} on {lease.device}, {args.threads} thread(s): one training step = "
+        f"{table.attrs['train_step_s'] * 1e3:.1f} ms"
+    )
+wide = table.pivot(index="probe", columns="method", values="train_steps")
+print(wide.round(1).to_markdown())
