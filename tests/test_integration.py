@@ -71,7 +71,7 @@ def _check_outputs(root: Path) -> None:
     assert sorted(probes.step.unique()) == [0, 3, 12]  # the smoke schedule
     every = {"activations", "ics", "landscape", "landscape_random", "sharpness", "theorem41"}
     for step, at_step in probes.groupby("step"):  # every probe at every snapshot
-        assert set(at_step.probe) == every | {"time"}, step
+        assert set(at_step.probe) == every, step
     assert sorted(probes[probes.probe == "activations"].layer.unique()) == list(range(1, 14))
     assert sorted(probes[probes.probe == "ics"].layer.unique()) == list(range(1, 15))
     assert sorted(probes[probes.probe == "theorem41"].layer.unique()) == list(range(1, 14))

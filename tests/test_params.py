@@ -11,7 +11,7 @@ def test_params_yaml_loads_every_scale():
         assert sum(1 for c in p.vgg.stack if c != "M") == 13  # all scales keep 13 convs
     paper = load_params(raw_params("paper"))
     assert paper.vgg.width == 1.0 and paper.train.steps == 15000
-    assert paper.train.batch_size == 128 and paper.grid.lrs["vgg"] == (0.1, 0.5)
+    assert paper.train.batch_size == 128 and paper.grid.lrs["vgg"] == (0.01, 0.1, 0.5)
     assert paper.grid.seeds["vgg"] == paper.grid.seeds["dln"] == (0, 1, 2, 3, 4)
     assert paper.train.snapshots >= 30 and paper.dln.train.steps == 10000
     assert load_params(ROOT / "params.yaml").scale in ("quick", "paper", "smoke")
@@ -23,7 +23,7 @@ def test_run_ids_are_readable_and_cover_the_grid():
     assert "vgg-batchnorm-lr0.1-s0" in ids and "vgg-standard-lr0.5-s4" in ids
     assert "vgg-noisy_standard-lr0.1-s0" in ids and "dln-l1-lr1e-07-s2" in ids
     assert not any(i.startswith("dln-noisy") for i in ids)  # the DLN has no noisy variants
-    assert len(ids) == len(set(ids)) == 7 * 2 * 5 + 5 * 2 * 5
+    assert len(ids) == len(set(ids)) == 7 * 3 * 5 + 5 * 2 * 5
     assert p.run("vgg-batchnorm-lr0.5-s3").lr == 0.5
     assert p.run("dln-batchnorm-lr1e-06-s0").lr == 1e-6
 

@@ -101,3 +101,36 @@ def test_a_blow_up_is_recorded_as_diverged(setup):
     losses = history.train_loss.dropna()
     assert losses.map(lambda v: v == v and abs(v) != float("inf")).all()
     assert record["diverged"]["last_finite_loss"] == losses.iloc[-1]
+
+
+@pytest.mark.parametrize("bad_step", [5, 11])  # 11 = the last update of the smoke run
+def test_a_nan_gradient_under_a_finite_loss_is_recorded_as_diverged(setup, monkeypatch, bad_step):
+    """loss + 0 * sqrt(0): the value is finite, its gradient is 0 * inf = NaN."""
+    root, params = setup
+    real_loss = CifarTask.loss
+    calls = {"n": 0}
+
+    def poisoned(output, y):
+        loss = real_loss(output, y)
+        calls["n"] += 1
+        if calls["n"] == bad_step + 1:
+            loss = loss + 0 * output.sum().mul(0).sqrt()
+        return loss
+
+    monkeypatch.setattr(CifarTask, "loss", staticmethod(poisoned))
+    record = _run(setup, f"nan-grad-{bad_step}")
+    assert record["status"] == "diverged"
+    assert record["diverged"]["step"] in (bad_step, bad_step + 1)
+    assert all(v != v for v in record["final"].values())  # NaN, never a number
+
+
+def test_the_same_params_and_seed_give_identical_results(setup):
+    a, b = _run(setup, "twice-a"), _run(setup, "twice-b")
+    root = setup[0]
+    assert (root / "twice-a" / "history.csv").read_bytes() == (
+        root / "twice-b" / "history.csv"
+    ).read_bytes()
+    assert a["final"] == b["final"] and a["snapshot_steps"] == b["snapshot_steps"]
+    for name in ["final.pt", *(f"snapshots/step{s:06d}.pt" for s in a["snapshot_steps"])]:
+        sa, sb = torch.load(root / "twice-a" / name), torch.load(root / "twice-b" / name)
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name

@@ -136,6 +136,11 @@ def train_run(
         pending.append((t, loss.detach(), task.accuracy(output.detach(), y)))
         bar.update(1)
     bar.close()
+    if not diverged and not all(p.isfinite().all() for p in model.parameters()):
+        # A NaN or Inf gradient with a finite loss shows up in the next step's loss; after
+        # the last update there is no next step, so look at the parameters themselves.
+        last = steps_log[-1]["train_loss"] if steps_log else float("nan")
+        diverged = {"step": T - 1, "last_finite_loss": last}
     wall = time.perf_counter() - t_start
 
     history = pd.DataFrame(steps_log, columns=["step", "train_loss", "train_acc"])
