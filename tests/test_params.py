@@ -68,6 +68,13 @@ def _broken(mutate) -> str:
         (lambda r: r["dln"]["train"].update(batch_size=10), "dln.train.batch_size: full-batch"),
         (lambda r: r["noise"].update(n_sigma=0.5), "noise.n_sigma"),
         (lambda r: r["norm"].update(eps=0), "norm.eps"),
+        (lambda r: r["probe"].update(run=["ics", "hessian"]), "probe.run: unknown probe 'hessian'"),
+        (lambda r: r["probe"]["landscape"].update(points=1), "probe.landscape.points"),
+        (lambda r: r["probe"]["landscape"]["range"].update(vgg=[4, 0.5]), "range.vgg"),
+        (lambda r: r["probe"]["landscape"]["range"].pop("dln"), "range.dln"),
+        (lambda r: r["probe"]["sharpness"].update(tolerance=0), "probe.sharpness.tolerance"),
+        (lambda r: r["probe"].update(chunk_size=0), "probe.chunk_size"),
+        (lambda r: r["vgg"].update(stack=["M", 64]), "vgg.stack: must start"),
     ],
 )
 def test_bad_params_name_the_key(mutate, expected):
