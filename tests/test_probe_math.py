@@ -10,12 +10,13 @@ from conftest import raw_params
 
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.models.dln import DLN
-from bnpipe.params import RunSpec, load_params
+from bnpipe.params import RunSpec, SharpnessParams, load_params
 from bnpipe.probes import SnapshotContext, make_probes
-from bnpipe.probes.curvature import power_iteration, top_eigenvalue
+from bnpipe.probes.curvature import SharpnessProbe, power_iteration, top_eigenvalue
 from bnpipe.probes.ics import ics_gradients, ics_metrics, ics_reference
-from bnpipe.probes.landscape import along, random_direction
+from bnpipe.probes.landscape import LandscapeProbe, along, random_direction
 from bnpipe.probes.replay import StepReplay, flat, frozen_stats
+from bnpipe.probes.state import preserved_state
 from bnpipe.probes.theory import theorem41_sides
 
 
@@ -121,6 +122,42 @@ def test_effective_beta_on_a_quadratic_is_the_hessian_gain_at_every_step_size(ba
         assert dst == pytest.approx(eta * hd, rel=1e-4)
 
 
+def _quadratic_ctx(replay: StepReplay, step: int) -> SnapshotContext:
+    params = load_params(raw_params("smoke"))
+    spec = RunSpec("dln", "standard", replay.lr, 0)
+    task = _Task(replay.x, replay.y, replay.loss_fn)
+    ctx = SnapshotContext(spec, params, step, replay.model, replay.x, replay.y, task)
+    ctx.replay = replay  # the cached property, given
+    return ctx
+
+
+def test_the_landscape_probe_reports_bands_and_beta_of_the_quadratic():
+    replay, hessian = _quadratic()
+    g = flat(replay.grad0)
+    params = load_params(raw_params("smoke"))
+    rows = {
+        m: v
+        for _, m, v in LandscapeProbe(params.probe.landscape).measure(_quadratic_ctx(replay, 0))
+    }
+    assert rows["beta"] == pytest.approx(((hessian @ g).norm() / g.norm()).item(), rel=1e-4)
+    losses = [v for m, v in rows.items() if m.startswith("loss@")]
+    gpred = [v for m, v in rows.items() if m.startswith("gpred@")]
+    assert len(losses) == len(gpred) == params.probe.landscape.points
+    assert rows["loss_min"] == min(losses) and rows["loss_max"] == max(losses)
+    assert rows["gpred_min"] == min(gpred) and rows["gpred_max"] == max(gpred)
+
+
+def test_the_sharpness_probe_warm_starts_from_the_previous_snapshot():
+    replay, hessian = _quadratic()
+    top = torch.linalg.eigvalsh(hessian)[-1].item()
+    probe = SharpnessProbe(SharpnessParams(max_iterations=500, tolerance=1e-6))
+    first = {m: v for _, m, v in probe.measure(_quadratic_ctx(replay, 0))}
+    second = {m: v for _, m, v in probe.measure(_quadratic_ctx(replay, 1))}
+    assert first["top_eig"] == pytest.approx(top, rel=1e-5) and first["iterations"] > 2
+    assert second["top_eig"] == pytest.approx(top, rel=1e-5) and second["iterations"] <= 2
+    assert second["two_over_lr"] == 2 / replay.lr
+
+
 def test_power_iteration_finds_the_top_eigenvalue_of_the_full_hessian():
     replay, hessian = _quadratic()
     top = torch.linalg.eigvalsh(hessian)[-1].item()
@@ -204,8 +241,6 @@ def test_probes_never_change_the_model(spec):
     ctx = SnapshotContext(spec, params, 2, model, task.x, task.y, task)
     probes = make_probes(params)
     rows = []
-    from bnpipe.probes.state import preserved_state
-
     with preserved_state(model), frozen_stats(model):
         for probe in probes:
             rows += [(probe.name, *row) for row in probe.measure(ctx)]

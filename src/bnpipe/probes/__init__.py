@@ -28,6 +28,7 @@ from bnpipe.params import Params, RunSpec
 
 if TYPE_CHECKING:
     from bnpipe.probes.replay import StepReplay
+    from bnpipe.tasks import CifarTask, DLNTask
 
 COLUMNS = ["run", "step", "layer", "probe", "metric", "value"]
 
@@ -40,7 +41,7 @@ class SnapshotContext:
     model: nn.Module  # holds the snapshot's state, on the probe device, in train mode
     probe_x: torch.Tensor  # the run's fixed probe batch: (B, 3, 32, 32) normalized, or (N, 10)
     probe_y: torch.Tensor  # (B,) labels, or (N, 10) DLN targets
-    task: object = None  # the run's CifarTask or DLNTask: step t's batch and the loss
+    task: CifarTask | DLNTask | None = None  # step t's batch and the loss (replay probes)
 
     @functools.cached_property
     def replay(self) -> StepReplay:

@@ -17,12 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 
-import torch
-
-from bnpipe.data.batches import derive_seed
 from bnpipe.params import SharpnessParams
 from bnpipe.probes import SnapshotContext
-from bnpipe.probes.replay import Tensors, flat
+from bnpipe.probes.replay import Tensors, flat, gaussian_like
 
 
 def power_iteration(
@@ -79,8 +76,7 @@ class SharpnessProbe:
         replay = ctx.replay
         start = self.vector
         if start is None or not math.isfinite(flat(start).norm().item()):
-            gen = torch.Generator().manual_seed(derive_seed(ctx.spec.seed, 0, "sharpness"))
-            start = {k: torch.randn(v.shape, generator=gen).to(v) for k, v in replay.params.items()}
+            start = gaussian_like(replay.params, ctx.spec.seed, 0, "sharpness")
         eig, vector, iterations, residual = top_eigenvalue(
             replay.hvp_operator(self.reuse_graph),
             start,

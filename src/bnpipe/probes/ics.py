@@ -30,19 +30,20 @@ from bnpipe.probes import SnapshotContext
 from bnpipe.probes.replay import StepReplay, Tensors, flat
 
 
-def measured_parameters(model: nn.Module) -> list[list[str]]:
-    """Per layer i (index i - 1), the names of the parameters W_i whose gradient is compared."""
-    names = {id(p): n for n, p in model.named_parameters()}
-    stages = model.stages()
-    if isinstance(model, DLN):
-        return [[names[id(stage.layer.weight)]] for stage in stages]
-    return [[names[id(p)] for p in stage.parameters()] for stage in stages]
-
-
 def stage_parameters(model: nn.Module) -> list[list[str]]:
-    """Per layer, the names of every parameter of its stage (what 'the update' moves)."""
+    """Per layer (index i - 1), the names of every parameter of its stage: what 'the
+    update' of layer i moves."""
     names = {id(p): n for n, p in model.named_parameters()}
     return [[names[id(p)] for p in stage.parameters()] for stage in model.stages()]
+
+
+def measured_parameters(model: nn.Module) -> list[list[str]]:
+    """Per layer, the names of the parameters W_i whose gradient is compared: the whole
+    stage for VGG, the matrix alone for the DLN (its '.layer.weight')."""
+    stages = stage_parameters(model)
+    if isinstance(model, DLN):
+        return [[n for n in names if n.endswith(".layer.weight")] for names in stages]
+    return stages
 
 
 def ics_metrics(g: torch.Tensor, g_prime: torch.Tensor) -> dict[str, float]:

@@ -22,10 +22,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from bnpipe.data.batches import derive_seed
 from bnpipe.params import LandscapeParams
 from bnpipe.probes import SnapshotContext
-from bnpipe.probes.replay import StepReplay, Tensors, flat
+from bnpipe.probes.replay import StepReplay, Tensors, flat, gaussian_like
 
 
 def step_multipliers(settings: LandscapeParams, model: str) -> list[float]:
@@ -36,8 +35,7 @@ def step_multipliers(settings: LandscapeParams, model: str) -> list[float]:
 
 def random_direction(replay: StepReplay, seed: int, step: int) -> Tensors:
     """A Gaussian direction rescaled to ||g||, drawn from (seed, step) alone."""
-    gen = torch.Generator().manual_seed(derive_seed(seed, step, "landscape/random"))
-    u = {k: torch.randn(v.shape, generator=gen).to(v) for k, v in replay.params.items()}
+    u = gaussian_like(replay.params, seed, step, "landscape/random")
     scale = flat(replay.grad0).norm() / flat(u).norm()
     return {k: v * scale.to(v.dtype) for k, v in u.items()}
 
@@ -91,20 +89,16 @@ class LandscapeProbe:
         for m, loss, d in zip(multipliers, losses, dist, strict=True):
             yield 0, f"loss@x{m:.4g}", loss
             yield 0, f"gpred@x{m:.4g}", d
-        yield 0, "loss_min", _nan_min(losses)
-        yield 0, "loss_max", _nan_max(losses)
-        yield 0, "gpred_min", _nan_min(dist)
-        yield 0, "gpred_max", _nan_max(dist)
+        yield from zip([0, 0], ["loss_min", "loss_max"], _band(losses), strict=True)
+        yield from zip([0, 0], ["gpred_min", "gpred_max"], _band(dist), strict=True)
         ratios = [
             d / (e * norm_d) if norm_d > 0 else math.nan for d, e in zip(dist, etas, strict=True)
         ]
-        yield 0, "beta", _nan_max(ratios)
+        yield 0, "beta", _band(ratios)[1]
 
 
-def _nan_max(values: list[float]) -> float:
-    """The max, but nan if any value is nan: a band over a blown-up line is not a number."""
-    return math.nan if any(math.isnan(v) for v in values) else max(values)
-
-
-def _nan_min(values: list[float]) -> float:
-    return math.nan if any(math.isnan(v) for v in values) else min(values)
+def _band(values: list[float]) -> tuple[float, float]:
+    """(min, max), but nan if any value is nan: a band over a blown-up line is not a number."""
+    if any(math.isnan(v) for v in values):
+        return math.nan, math.nan
+    return min(values), max(values)

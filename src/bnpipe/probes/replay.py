@@ -13,11 +13,14 @@ parameters are never written; `frozen_stats` stops BN/l_p running averages from 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, grad_and_value, jvp, vmap
+
+from bnpipe.data.batches import derive_seed
 
 Tensors = dict[str, torch.Tensor]
 
@@ -48,8 +51,8 @@ class StepReplay:
     """Step t of one run, as a function of the parameters.
 
     model must be inside `frozen_stats` and have its noise layers set to step t.
-    `params` are the snapshot's parameters (detached, fp32); `grad0` and `loss0` the
-    gradient and loss there, computed once and shared by every probe of the snapshot.
+    `params` are the snapshot's parameters (detached, fp32); `grad0` the gradient there,
+    computed once and shared by every probe of the snapshot.
     """
 
     def __init__(
@@ -65,29 +68,16 @@ class StepReplay:
         self.lr, self.chunk_size = lr, chunk_size
         self.params: Tensors = {k: v.detach() for k, v in model.named_parameters()}
         self.buffers: Tensors = dict(model.named_buffers())
-        self._grad0: Tensors | None = None
-        self._loss0: torch.Tensor | None = None
 
     def loss(self, params: Tensors) -> torch.Tensor:
         """L(params) on step t's batch: a scalar."""
         output = functional_call(self.model, (params, self.buffers), (self.x,))
         return self.loss_fn(output, self.y)
 
-    def _base(self) -> None:
-        self._grad0, self._loss0 = grad_and_value(self.loss)(self.params)
-
-    @property
+    @functools.cached_property
     def grad0(self) -> Tensors:
         """g: the gradient of step t (what SGD applied), per parameter."""
-        if self._grad0 is None:
-            self._base()
-        return self._grad0
-
-    @property
-    def loss0(self) -> torch.Tensor:
-        if self._loss0 is None:
-            self._base()
-        return self._loss0
+        return grad(self.loss)(self.params)
 
     def updated(self) -> Tensors:
         """The parameters after the real step-t update: plain SGD, theta - lr * g."""
@@ -126,6 +116,13 @@ class StepReplay:
             return {n: t.detach() for n, t in zip(names, products, strict=True)}
 
         return hvp
+
+
+def gaussian_like(params: Tensors, seed: int, step: int, purpose: str) -> Tensors:
+    """N(0, 1) tensors shaped like `params`, drawn on the CPU from (seed, step, purpose)
+    alone, so every device gets the same numbers."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, step, purpose))
+    return {k: torch.randn(v.shape, generator=gen).to(v) for k, v in params.items()}
 
 
 def flat(tensors: Tensors | list[torch.Tensor]) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,11 +15,47 @@ from tqdm import tqdm
 from bnpipe.files import write_csv
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
-from bnpipe.probes import COLUMNS, SnapshotContext, make_probes
+from bnpipe.probes import COLUMNS, Probe, SnapshotContext, make_probes
 from bnpipe.probes.replay import frozen_stats
 from bnpipe.probes.state import preserved_state
 from bnpipe.tasks import make_task
 from bnpipe.train import snapshot_path
+
+
+class SnapshotProber:
+    """One run's task, model and probe batch, set up once; `measure` probes one snapshot."""
+
+    def __init__(self, spec: RunSpec, params: Params, prepared: Path, run_dir: Path, device: str):
+        self.spec, self.params, self.run_dir, self.device = spec, params, Path(run_dir), device
+        self.task = make_task(spec, params, prepared, device)
+        self.probe_x, self.probe_y = self.task.probe_batch(params.probe.batch_size)
+        self.model = build_model(spec, params).to(device)
+        self.noise = noise_layers(self.model)
+
+    def snapshot_steps(self) -> list[int]:
+        return json.loads((self.run_dir / "run.json").read_text())["snapshot_steps"]
+
+    def load(self, step: int) -> None:
+        """Put the snapshot of `step` into the model and set the noise to step t's."""
+        path = snapshot_path(self.run_dir, step)
+        self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        set_step(self.noise, step)
+
+    def measure(
+        self, step: int, probes: list[Probe]
+    ) -> Iterator[tuple[str, list[tuple[int, str, float]], float]]:
+        """Per probe, in order: (name, its rows (layer, metric, value), seconds it took)."""
+        self.load(step)
+        ctx = SnapshotContext(
+            self.spec, self.params, step, self.model, self.probe_x, self.probe_y, self.task
+        )
+        with preserved_state(self.model), frozen_stats(self.model):
+            for probe in probes:
+                start = time.perf_counter()
+                rows = list(probe.measure(ctx))
+                if str(self.device).startswith("cuda"):
+                    torch.cuda.synchronize()
+                yield probe.name, rows, time.perf_counter() - start
 
 
 def probe_run(
@@ -35,34 +72,19 @@ def probe_run(
     The table holds measurements only, so the same snapshots always give the same bytes;
     the seconds each probe took go to standard error (the job's log).
     """
-    record = json.loads((Path(run_dir) / "run.json").read_text())
-    task = make_task(spec, params, prepared, device)
-    probe_x, probe_y = task.probe_batch(params.probe.batch_size)
-    model = build_model(spec, params).to(device)
-    noise = noise_layers(model)
+    prober = SnapshotProber(spec, params, prepared, run_dir, device)
     probes = make_probes(params)
+    steps = prober.snapshot_steps()
     rows = []
     seconds = {probe.name: 0.0 for probe in probes}
-    bar = tqdm(record["snapshot_steps"], desc=f"probe {spec.id}", disable=not progress)
-    for step in bar:
-        state = torch.load(snapshot_path(run_dir, step), map_location=device, weights_only=True)
-        model.load_state_dict(state)
-        set_step(noise, step)  # replay step t's noise
-        ctx = SnapshotContext(spec, params, step, model, probe_x, probe_y, task)
-        with preserved_state(model), frozen_stats(model):
-            for probe in probes:
-                start = time.perf_counter()
-                for layer, metric, value in probe.measure(ctx):
-                    rows.append((spec.id, step, layer, probe.name, metric, value))
-                _synchronize(device)
-                seconds[probe.name] += time.perf_counter() - start
-    spent = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
-    print(f"probe {spec.id}: {len(record['snapshot_steps'])} snapshots; {spent}", file=sys.stderr)
+    for step in tqdm(steps, desc=f"probe {spec.id}", disable=not progress):
+        for name, measured, spent in prober.measure(step, probes):
+            rows += [
+                (spec.id, step, layer, name, metric, value) for layer, metric, value in measured
+            ]
+            seconds[name] += spent
+    summary = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
+    print(f"probe {spec.id}: {len(steps)} snapshots; {summary}", file=sys.stderr)
     table = pd.DataFrame(rows, columns=COLUMNS)
     write_csv(out, table)
     return table
-
-
-def _synchronize(device: str) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()

@@ -87,12 +87,11 @@ class Theorem41Probe:
         finally:
             for handle in handles:
                 handle.remove()
-        order = sorted(captured)
-        tensors = [t for k in order for t in captured[k]]
-        grads = torch.autograd.grad(loss, tensors)
-        for n, (k, bn) in enumerate((k, dict(layers)[k]) for k in order):
-            y, _ = captured[k]
-            sides = theorem41_sides(y.detach(), grads[2 * n + 1], grads[2 * n], bn.weight.detach())
+        # grads of [y_1, z_1, y_2, z_2, ...]: dL/dy and g = dL/dz per BN layer
+        grads = torch.autograd.grad(loss, [t for k, _ in layers for t in captured[k]])
+        for n, (k, bn) in enumerate(layers):
+            grad_y, g = grads[2 * n], grads[2 * n + 1]
+            sides = theorem41_sides(captured[k][0].detach(), g, grad_y, bn.weight.detach())
             live = sides.pop("live")
             s = {name: v[live] for name, v in sides.items()}
             yield k, "lhs", s["lhs"].sum().item()
