@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import browser
 import pandas as pd
 import pytest
 from conftest import ROOT
@@ -85,18 +87,64 @@ def _check_outputs(root: Path) -> None:
     assert sorted(dln_probes[dln_probes.probe == "theorem41"].layer.unique()) == list(range(1, 25))
     history = pd.read_csv(root / "results" / "runs" / "vgg-standard-lr0.1-s1" / "history.csv")
     assert history.train_loss.notna().sum() == 12
+    _check_claims_and_report(root)
+
+
+def _check_claims_and_report(root: Path) -> None:
+    claims = json.loads((root / "reports" / "claims.json").read_text())
+    assert [c["claim"] for c in claims["claims"]] == [1, 2, 3, 4, 5, 6, 7]
+    for claim in claims["claims"]:
+        assert claim["verdict"] in ("supported", "contradicted", "inconclusive")
+        assert claim["tests"], claim["claim"]  # smoke has every variant claims need
+        for test in claim["tests"]:
+            assert test["verdict"] in ("supported", "contradicted", "inconclusive")
+    metrics = json.loads((root / "results" / "metrics.json").read_text())
+    assert {c: m["verdict"] for c, m in metrics["claims"].items()} == {
+        f"claim{c['claim']}": c["verdict"] for c in claims["claims"]
+    }
+    summary = pd.read_csv(root / "results" / "summary.csv")
+    ics = summary[(summary.quantity == "ics.l2") & (summary.variant == "batchnorm")]
+    assert len(ics) == 14 + 25 and (ics.n == 2).all()
     page = (root / "reports" / "index.html").read_text()
-    assert page.count('src="data:image/png;base64,') == 3  # VGG curves, activations, DLN
-    assert "Deep linear network" in page and "dln-l1-lr1e-06-s0" in page
-    assert "Activation distributions" in page and "vgg-standard-lr0.1-s1" in page
-    for fetch in ('src="http', "src='http", 'href="http', "url(http", "<script src", "<link"):
+    for fetch in ('src="http', "src='http", 'href="http', "url(http", "<script src", "<link "):
         assert fetch not in page  # self-contained: nothing is requested
+    shown = re.findall(r'<figure id="([^"]+)">', page)
+    assert len(shown) >= 15 and "diverged at step" not in page
+    figures = root / "reports" / "figures"
+    for name in shown:  # every figure also as SVG, PNG and provenance JSON
+        assert (figures / f"{name}.svg").stat().st_size > 0
+        prov = json.loads((figures / f"{name}.json").read_text())
+        assert prov["runs"] and prov["params_digest"] and prov["rebuild"].startswith("snakemake")
+        assert {"commit", "dirty"} <= set(prov["git"]) and prov["data"] and prov["packages"]
+    assert sorted(p.name for p in figures.iterdir()) == sorted(
+        f"{n}.{ext}" for n in shown for ext in ("json", "png", "svg")
+    )
+
+
+def _check_in_browser(root: Path) -> None:
+    """Headless Chromium: no console error, no request, every figure drawn, every claim."""
+    if browser.chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed (apt install chromium)")
+    shot = root / "reports" / "screenshot.png"
+    seen = browser.render(root / "reports" / "index.html", shot)
+    assert seen["errors"] == [] and seen["failed"] == [] and seen["requests"] == []
+    assert seen["sections"] == [f"claim-{n}" for n in range(1, 8)]
+    assert len(seen["verdicts"]) == 7
+    assert len(seen["images"]) >= 15
+    for image in seen["images"]:
+        assert image["complete"] and min(image["natural"]) > 0, image
+        assert min(image["shown"]) > 100, image  # drawn at a readable size
+    assert shot.stat().st_size > 100_000
+    print(f"screenshot: {shot}")
 
 
 def test_snakemake_builds_the_whole_dag(tmp_path):
     root = _copy_checkout(tmp_path)
     _sh(SMK, root)
     _check_outputs(root)
+    _check_in_browser(root)
     assert "Nothing to be done" in _sh([*SMK, "-n"], root)
 
 
@@ -148,4 +196,8 @@ def test_a_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
     metrics = json.loads((root / "results" / "metrics.json").read_text())
     assert metrics["vgg"]["standard"]["lr10000"]["n_diverged"] == 2
     assert metrics["vgg"]["standard"]["lr10000"]["test_acc"] is None  # never a number
-    assert "diverged at step" in (root / "reports" / "index.html").read_text()
+    page = (root / "reports" / "index.html").read_text()
+    assert "diverged at step" in page
+    claims = json.loads((root / "reports" / "claims.json").read_text())
+    test = claims["claims"][0]["tests"][0]  # BN vs standard at lr 1e4: standard has no seed
+    assert test["diverged_b"] == 2 and test["n_b"] == 0 and test["verdict"] == "inconclusive"

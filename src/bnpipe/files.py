@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+UMASK = os.umask(0)
+os.umask(UMASK)  # read the process umask (there is no getter)
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -23,6 +26,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~UMASK)  # mkstemp's 0600 would hide outputs from the group
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -51,3 +55,10 @@ def write_csv(target: str | Path, frame: Any) -> None:
     """Write a pandas DataFrame without its index."""
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def staging_dir(parent: str | Path, prefix: str) -> Path:
+    """A new empty folder in `parent`, with the umask's usual permissions (mkdtemp's are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~UMASK)
+    return path

@@ -229,12 +229,26 @@ class AnalyzeParams:
     confidence: float
     n_resamples: int
     final_window: int
+    acc_thresholds: tuple[float, ...]
+    margin: float
+    theorem_tolerance: float
+    early_fraction: float
 
     def check(self, where: str) -> None:
         if not 0 < self.confidence < 1:
             raise ParamsError(f"analyze.confidence: must be in (0, 1), got {self.confidence}")
         _at_least(self.n_resamples, 99, "analyze.n_resamples")
         _at_least(self.final_window, 1, "analyze.final_window")
+        for t in self.acc_thresholds:
+            if not 0 < t <= 1:
+                raise ParamsError(f"analyze.acc_thresholds: {t} is not in (0, 1]")
+        for key in ("margin", "early_fraction"):
+            if not 0 < getattr(self, key) < 1:
+                raise ParamsError(f"analyze.{key}: must be in (0, 1), got {getattr(self, key)}")
+        if not self.theorem_tolerance > 0:
+            raise ParamsError(
+                f"analyze.theorem_tolerance: must be > 0, got {self.theorem_tolerance}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,24 +1,34 @@
 REPORT = "reports/index.html"
+CLAIMS = "reports/claims.json"
+FIGURES = "reports/figures"
 
 
 rule analyze:
     input:
         expand(f"{RUN_DIR}/run.json", run=RUN_IDS),
         expand(f"{RUN_DIR}/history.csv", run=RUN_IDS),
+        probes=expand(PROBES, run=RUN_IDS),
     output:
         runs="results/runs.csv",
         curves="results/curves.csv",
+        probe_curves="results/probe_curves.csv",
+        quantities="results/quantities.csv",
+        summary="results/summary.csv",
+        differences="results/differences.csv",
+        correlations="results/ics_vs_performance.csv",
         metrics="results/metrics.json",
+        claims=CLAIMS,
     log:
         "results/logs/analyze.log",
     conda:
         ENV
     params:
         args=ARGS,
-        digest=P.digest("analyze", "grid"),
+        digest=P.digest("analyze", "grid", "report"),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
     shell:
-        "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs} --out results 2> {log}"
+        "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs}"
+        " --probes {input.probes} --out results --claims {output.claims} 2> {log}"
 
 
 rule report:
@@ -26,7 +36,8 @@ rule report:
         rules.analyze.output,
         probes=expand(PROBES, run=RUN_IDS),
     output:
-        REPORT,
+        html=REPORT,
+        figures=directory(FIGURES),
     log:
         "results/logs/report.log",
     conda:
@@ -36,5 +47,6 @@ rule report:
         digest=P.digest(),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
     shell:
-        "python workflow/scripts/report.py {params.args} --results results --probes {input.probes}"
-        " --runs {params.run_dirs} --out {output} 2> {log}"
+        "python workflow/scripts/report.py {params.args} --results results"
+        " --claims {CLAIMS} --probes {input.probes} --runs {params.run_dirs}"
+        " --out {output.html} --figures {output.figures} 2> {log}"

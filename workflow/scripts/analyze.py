@@ -1,13 +1,19 @@
-"""Pool all runs: python workflow/scripts/analyze.py --runs results/runs/* --out results"""
+"""Pool all runs and their probe tables; judge the claims.
+
+python workflow/scripts/analyze.py --runs results/runs/* --probes results/probes/*.csv \
+    --out results --claims reports/claims.json
+"""
 
 from pathlib import Path
 
 from bnpipe.analyze import analyze
 from bnpipe.cli import params_from, parser
 
-p = parser(__doc__)
+p = parser(__doc__.splitlines()[0])
 p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
-p.add_argument("--out", type=Path, required=True, help="folder for runs.csv, metrics.json")
+p.add_argument("--probes", type=Path, nargs="+", required=True, help="probe tables (CSV)")
+p.add_argument("--out", type=Path, required=True, help="folder for the tables and metrics.json")
+p.add_argument("--claims", type=Path, required=True, help="claims.json to write")
 args = p.parse_args()
-metrics = analyze(args.runs, params_from(args), args.out)
-print(f"{args.out}: {metrics['runs']}")
+metrics = analyze(args.runs, args.probes, params_from(args), args.out, args.claims)
+print(f"{args.out}: {metrics['runs']}; claims: {metrics['claims']}")

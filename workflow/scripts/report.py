@@ -1,6 +1,8 @@
-"""Write the HTML report.
+"""Write the HTML report and its figures.
 
-python workflow/scripts/report.py --results results --probes ... --runs ... --out reports/index.html
+python workflow/scripts/report.py --results results --claims reports/claims.json \
+    --probes results/probes/*.csv --runs results/runs/* --out reports/index.html \
+    --figures reports/figures
 """
 
 from pathlib import Path
@@ -12,10 +14,13 @@ from bnpipe.report import build_report
 
 p = parser(__doc__.splitlines()[0])
 p.add_argument("--results", type=Path, required=True, help="folder written by analyze")
+p.add_argument("--claims", type=Path, required=True, help="claims.json written by analyze")
 p.add_argument("--probes", type=Path, nargs="+", required=True, help="probe tables")
 p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
 p.add_argument("--out", type=Path, required=True, help="HTML page to write")
+p.add_argument("--figures", type=Path, required=True, help="folder for SVG/PNG/JSON figures")
 args = p.parse_args()
 raw = yaml.safe_load(args.params.read_text())
-build_report(params_from(args), raw, args.results, args.probes, args.runs, args.out)
-print(f"wrote {args.out}")
+params = params_from(args)
+build_report(params, raw, args.results, args.claims, args.probes, args.runs, args.out, args.figures)
+print(f"wrote {args.out} and {args.figures}/")

@@ -1,177 +1,309 @@
-"""The HTML report: one self-contained page (figures inline as PNG, styles inline)."""
+"""The HTML report: one self-contained page, one section per claim of the paper.
+
+Every figure is inline (PNG as a data URI; no request leaves the page) and is also written
+as SVG, PNG and a JSON of its provenance under reports/figures/. Verdicts, tests and
+numbers come from claims.json, which analyze computed; nothing here judges a claim.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import json
+import os
+import shutil
 from pathlib import Path
 from string import Template
 
 import pandas as pd
 
 from bnpipe import figures
-from bnpipe.files import write_text
+from bnpipe.files import staging_dir, write_text
 from bnpipe.params import Params, load_params
 from bnpipe.provenance import git_state, package_versions
+from bnpipe.report.claim_figures import CLAIM_FIGURES, FigureSpec, Inputs
 
 TEMPLATE = Path(__file__).with_name("template.html")
-REBUILD = "snakemake --cores all reports/index.html"
+PROFILE = "--workflow-profile workflow/profiles/default"
+STATISTIC = {"A": "mean of A", "A - B": "mean(A) - mean(B)", "(A - B)/|B|": "relative"}
+
+
+def rebuild_command(params: Params, file_scale: str | None) -> str:
+    scale = "" if params.scale == file_scale else f" --config scale={params.scale}"
+    return f"snakemake {PROFILE} --cores all reports/index.html{scale}"
 
 
 def build_report(
     params: Params,
     raw_params: dict,
     results: Path,
+    claims_file: Path,
     probe_tables: list[Path],
     run_dirs: list[Path],
     out: Path,
+    figures_dir: Path,
 ) -> None:
     results = Path(results)
-    runs = pd.read_csv(results / "runs.csv")
-    curves = pd.read_csv(results / "curves.csv")
-    records = [json.loads((Path(d) / "run.json").read_text()) for d in run_dirs]
+    records = {r["id"]: r for r in (_read_json(Path(d) / "run.json") for d in run_dirs)}
     probes = pd.concat([pd.read_csv(p) for p in probe_tables], ignore_index=True)
-    # The CIFAR-10 source when VGG runs exist (the DLN's data are synthetic, named there).
-    data = next((r for r in records if r["model"] == "vgg"), records[0])["provenance"]["data"]
-
-    metrics = json.loads((results / "metrics.json").read_text())
-    sections = []
-    if "vgg" in params.grid.models:
-        sections += [
-            _section(
-                "VGG on CIFAR-10: training and test accuracy per variant",
-                "Seed mean (line) and 95% bootstrap interval over seeds (band), evaluated in "
-                "eval mode on the full train and test sets. Paper (full scale, no "
-                "augmentation): 83% test accuracy with BN vs 80% without; noisy BN close to BN.",
-                figures.training_curves(curves, runs, "vgg", ("train", "test"), log=False),
-                _final_table(metrics, "vgg", ("test_acc", "train_acc"), params),
-                params,
-                ["train", "vgg", "norm", "noise", "grid", "data"],
-                runs[runs.model == "vgg"].id.tolist(),
-            ),
-            _activation_section(params, probes, runs),
-        ]
-    if "dln" in params.grid.models:
-        sections.append(
-            _section(
-                "Deep linear network: loss per variant",
-                "Full-batch loss (sum over examples of ||f(x) - Ax||^2) in eval mode, seed mean "
-                "and 95% bootstrap band, log scale. Paper Fig. 12-13: l1 normalization trains "
-                "the DLN faster than BN.",
-                figures.training_curves(curves, runs, "dln", ("train_loss",), log=True),
-                _final_table(metrics, "dln", ("train_loss",), params),
-                params,
-                ["dln", "norm", "grid"],
-                runs[runs.model == "dln"].id.tolist(),
-            )
-        )
-    git = git_state()
-    page = Template(TEMPLATE.read_text()).substitute(
-        title="BatchNorm and optimization (Santurkar et al. 2018)",
-        scale=params.scale,
-        data_source=html.escape(data["source"]),
-        data_checksum=data["checksum"][:16],
-        params_digest=params.digest(),
-        git=f"{git['commit'][:10]}{' (dirty)' if git['dirty'] else ''}",
-        n_runs=len(runs),
-        n_completed=int((runs.status == "completed").sum()),
-        n_diverged=int((runs.status == "diverged").sum()),
-        differences=_differences(params, raw_params, data["source"]),
-        sections="\n".join(sections),
-        runs_table=_runs_table(runs),
-        provenance=_provenance(params, records),
+    inputs = Inputs(
+        params=params,
+        runs=pd.read_csv(results / "runs.csv"),
+        curves=pd.read_csv(results / "curves.csv"),
+        probe_curves=pd.read_csv(results / "probe_curves.csv"),
+        quantities=pd.read_csv(results / "quantities.csv"),
+        summary=pd.read_csv(results / "summary.csv"),
+        correlations=pd.read_csv(results / "ics_vs_performance.csv"),
+        activations=probes[probes.probe == "activations"],
     )
+    claims = _read_json(claims_file)
+    # The CIFAR-10 source when VGG runs exist (the DLN's data are synthetic, named there).
+    data = next((r for r in records.values() if r["model"] == "vgg"), next(iter(records.values())))[
+        "provenance"
+    ]["data"]
+    common = {
+        "git": git_state(),
+        "packages": package_versions(),
+        "rebuild": rebuild_command(params, raw_params.get("scale")),
+    }
+
+    Path(figures_dir).parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir(Path(figures_dir).parent, ".figures.")
+    try:
+        sections = []
+        for claim in claims["claims"]:
+            specs = CLAIM_FIGURES[claim["claim"]](inputs)
+            blocks = [_figure(spec, params, records, common, staging) for spec in specs]
+            sections.append(_claim_section(claim, blocks, claims, inputs))
+        page = Template(TEMPLATE.read_text()).substitute(
+            title="BatchNorm and optimization (Santurkar et al. 2018)",
+            scale=params.scale,
+            data_source=html.escape(data["source"]),
+            data_checksum=data["checksum"][:16],
+            params_digest=params.digest(),
+            git=_git_label(common["git"]),
+            n_runs=len(inputs.runs),
+            n_completed=int((inputs.runs.status == "completed").sum()),
+            n_diverged=int((inputs.runs.status == "diverged").sum()),
+            verdicts=_verdict_table(claims),
+            rules=_rules(claims),
+            differences=_differences(params, raw_params, data["source"]),
+            sections="\n".join(sections),
+            runs_table=_runs_table(inputs.runs),
+            provenance=_provenance(params, list(records.values()), common),
+        )
+        _replace_dir(staging, Path(figures_dir))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     write_text(out, page)
 
 
-def _section(title, caption, fig, table_html, params, depends_on, run_ids) -> str:
-    img = base64.b64encode(figures.png_bytes(fig)).decode()
+def _figure(spec: FigureSpec, params: Params, records: dict, common: dict, folder: Path) -> str:
+    """Write the figure's SVG, PNG and provenance JSON; return its HTML block."""
+    png, svg = figures.render(spec.figure)
+    drawn = [records[r] for r in spec.runs if r in records]
     prov = {
-        "params": params.section(*depends_on),
-        "params_digest": params.digest(*depends_on),
-        "runs": run_ids,
-        "rebuild": REBUILD,
+        "figure": spec.name,
+        "params": params.section(*spec.depends_on),
+        "params_digest": params.digest(*spec.depends_on),
+        "scale": params.scale,
+        "git": common["git"],
+        "data": sorted(
+            {json.dumps(r["provenance"]["data"], sort_keys=True) for r in drawn}, key=str
+        ),
+        "runs": spec.runs,
+        "devices": sorted({r["provenance"]["device"] for r in drawn}),
+        "packages": common["packages"],
+        "rebuild": common["rebuild"],
     }
+    prov["data"] = [json.loads(d) for d in prov["data"]]
+    (folder / f"{spec.name}.png").write_bytes(png)
+    (folder / f"{spec.name}.svg").write_bytes(svg)
+    (folder / f"{spec.name}.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+    src = base64.b64encode(png).decode()
     return (
-        f"<h2>{html.escape(title)}</h2><p>{html.escape(caption)}</p>"
-        f'<img alt="{html.escape(title)}" src="data:image/png;base64,{img}">{table_html}'
-        f"<details><summary>Provenance of this figure</summary>"
-        f"<pre>{html.escape(json.dumps(prov, indent=1))}</pre></details>"
+        f'<figure id="{spec.name}"><img alt="{html.escape(spec.caption)}" '
+        f'src="data:image/png;base64,{src}">'
+        f"<figcaption><b>{spec.name}</b>: {html.escape(spec.caption)} Files: "
+        f"<code>reports/figures/{spec.name}.svg|png|json</code>.</figcaption>"
+        f"<details><summary>Provenance of {spec.name}</summary>"
+        f"<pre>{html.escape(json.dumps(prov, indent=1, sort_keys=True))}</pre></details>"
+        "</figure>"
     )
 
 
-def _activation_section(params: Params, probes: pd.DataFrame, runs: pd.DataFrame) -> str:
-    lr = params.grid.lrs["vgg"][0]
-    seed = params.grid.seeds["vgg"][0]
-    pick = (runs.model == "vgg") & (runs.lr == lr) & (runs.seed == seed)
-    shown = [r for r in runs[pick].id if r in set(probes.run)]
-    layers = list(params.report.activation_layers)
-    caption = (
-        f"Distribution of unit {params.probe.activations.unit} of conv layers "
-        f"{', '.join(f'#{k}' for k in layers)} ({params.probe.activations.site} output) on a "
-        f"fixed probe batch of {params.probe.batch_size} training images, in training mode, "
-        f"at each snapshot; lr {lr:g}, seed {seed}. Paper Fig. 2: BN does not visibly make "
-        "these distributions more stable."
-    )
-    fig = figures.activation_bands(probes, layers, shown)
-    return _section(
-        "Activation distributions over training",
-        caption,
-        fig,
-        "",
-        params,
-        ["probe", "vgg", "train"],
-        shown,
-    )
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap `new` in for `target` with renames only: a reader sees the old or the new."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old.{os.getpid()}")
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
-def _final_table(metrics: dict, model: str, names: tuple[str, ...], params: Params) -> str:
-    """Final numbers with their intervals, as analyze computed them (metrics.json)."""
+def _badge(verdict: str) -> str:
+    return f'<span class="verdict {verdict}">{verdict}</span>'
+
+
+def _verdict_table(claims: dict) -> str:
     rows = []
-    for variant, by_lr in sorted(metrics.get(model, {}).items()):
-        for lr, m in by_lr.items():
-            cells = [model, variant, lr.removeprefix("lr")]
-            for name in names:
-                mean, lo, hi = (
-                    figures.finite_or_dash(m[k], "{:.4g}")
-                    for k in (name, f"{name}_lo", f"{name}_hi")
-                )
-                cells.append(f"{mean} [{lo}, {hi}]")
-            rows.append([*cells, str(m["n_seeds"]), str(m["n_diverged"])])
-    level = f"{params.analyze.confidence:.0%} CI"
-    head = ["model", "variant", "lr", *(f"final {n} [{level}]" for n in names), "seeds"]
-    return _table([*head, "diverged"], rows)
+    for c in claims["claims"]:
+        n = c["counts"]
+        head = c["tests"][0] if c["tests"] else None
+        headline = (
+            f"{html.escape(head['test'])}: {_interval(head['estimate'], head['lo'], head['hi'])}"
+            if head
+            else html.escape(c["needs"])
+        )
+        rows.append(
+            f'<tr><td><a href="#claim-{c["claim"]}">{c["claim"]}</a></td>'
+            f"<td>{html.escape(c['title'])}</td><td>{_badge(c['verdict'])}</td>"
+            f"<td>{n['supported']} / {n['contradicted']} / {n['inconclusive']}</td>"
+            f"<td>{headline}</td></tr>"
+        )
+    return (
+        '<table class="summary"><tr><th>#</th><th>claim</th><th>verdict</th>'
+        "<th>tests supported / contradicted / inconclusive</th><th>first test</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _rules(claims: dict) -> str:
+    items = "".join(
+        f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>"
+        for k, v in claims["rules"].items()
+    )
+    return (
+        f"<p>Intervals are {claims['confidence']:.0%} bootstrap intervals over seeds (BCa "
+        "where defined, percentile otherwise), seeds resampled within each group. Margin = "
+        f"{claims['margin']:g} (relative). Each test's rule, as coded in "
+        f"<code>bnpipe.verdicts</code>:</p><ul>{items}</ul>"
+        f"<p>{html.escape(claims['claim_rule'])}</p>"
+    )
+
+
+def _claim_section(claim: dict, blocks: list[str], claims: dict, x: Inputs) -> str:
+    n = claim["claim"]
+    relations = sorted({t["relation"] for t in claim["tests"]})
+    rule = "".join(
+        f"<li><code>{r}</code>: {html.escape(claims['rules'][r])}</li>" for r in relations
+    )
+    extra = _steps_table(x) if n == 1 else ""
+    numbers = ""
+    if claim.get("numbers"):
+        rows = [
+            [r["label"], _interval(r["estimate"], r["lo"], r["hi"]), r["method"]]
+            for r in claim["numbers"]
+        ]
+        numbers = "<h3>Further numbers (not part of the verdict)</h3>" + _table(
+            ["what", "estimate [95% CI]", "CI method"], rows, escape=False
+        )
+    needs = f'<p class="note">{html.escape(claim["needs"])}</p>' if claim["needs"] else ""
+    return (
+        f'<section id="claim-{n}" class="claim"><h2>Claim {n}: {html.escape(claim["title"])} '
+        f"{_badge(claim['verdict'])}</h2>"
+        f"<p><b>Paper.</b> {html.escape(claim['paper'])}</p>{needs}"
+        f"<p><b>Rule.</b> {html.escape(claims['claim_rule'])}</p><ul>{rule}</ul>"
+        f"{_tests_table(claim)}{numbers}{extra}{''.join(blocks)}</section>"
+    )
+
+
+def _tests_table(claim: dict) -> str:
+    rows = []
+    for t in claim["tests"]:
+        n = f"{t['n_a']} / {t['n_b']}" if t["b"] and not t["b"].startswith("bound") else t["n_a"]
+        if t["diverged_a"] or t["diverged_b"]:
+            n = f"{n} ({t['diverged_a']} / {t['diverged_b']} diverged)"
+        rows.append(
+            [
+                html.escape(t["test"]),
+                html.escape(t["a"]),
+                html.escape(t["b"]),
+                _fmt(t["a_mean"]),
+                _fmt(t["b_mean"]),
+                f"{STATISTIC[t['statistic']]}: {_interval(t['estimate'], t['lo'], t['hi'])}",
+                t["ci_method"],
+                str(n),
+                _badge(t["verdict"]),
+            ]
+        )
+    head = [
+        "test",
+        "A",
+        "B",
+        "A mean",
+        "B mean",
+        "statistic [95% CI]",
+        "CI",
+        "seeds A / B",
+        "verdict",
+    ]
+    return _table(head, rows, escape=False)
+
+
+def _steps_table(x: Inputs) -> str:
+    """Steps to reach each training-accuracy threshold (seeds that reached it)."""
+    s = x.summary[x.summary.quantity.str.startswith("steps_to_acc")]
+    if s.empty:
+        return ""
+    seeds = x.runs.groupby(["model", "variant", "lr"]).size()
+    rows = []
+    for (variant, lr), g in s.groupby(["variant", "lr"]):
+        cells = [variant, f"{lr:g}"]
+        for q in sorted(g.quantity.unique(), key=lambda q: float(q.removeprefix("steps_to_acc"))):
+            r = g[g.quantity == q].iloc[0]
+            total = seeds.get(("vgg", variant, lr), 0)
+            cells.append(f"{_interval(r['mean'], r['lo'], r['hi'], '{:.0f}')} ({r['n']}/{total})")
+        rows.append(cells)
+    qs = sorted(s.quantity.unique(), key=lambda q: float(q.removeprefix("steps_to_acc")))
+    head = ["variant", "lr", *(f"steps to train acc {q.removeprefix('steps_to_acc')}" for q in qs)]
+    return (
+        "<h3>Steps to reach a training accuracy</h3><p>First evaluation step at or above the "
+        "threshold: seed mean [95% CI] (seeds that reached it / seeds).</p>"
+        + _table(head, rows, escape=False)
+    )
+
+
+def _fmt(x, fmt: str = "{:.4g}") -> str:
+    return figures.finite_or_dash(x, fmt)
+
+
+def _interval(est, lo, hi, fmt: str = "{:.4g}") -> str:
+    return f"{_fmt(est, fmt)} [{_fmt(lo, fmt)}, {_fmt(hi, fmt)}]"
 
 
 def _runs_table(runs: pd.DataFrame) -> str:
-    rows = []
+    body = []
     for r in runs.itertuples():
         status = r.status if r.status != "diverged" else f"diverged at step {int(r.diverged_at)}"
-        rows.append(
-            (
-                [
-                    r.id,
-                    status,
-                    figures.finite_or_dash(r.final_train_acc),
-                    figures.finite_or_dash(r.final_test_acc),
-                    f"{r.wall_s:.0f}",
-                ],
-                "diverged" if r.status == "diverged" else "",
-            )
-        )
-    head = ["run", "status", "final train acc", "final test acc", "wall time (s)"]
-    body = "".join(
-        f'<tr class="{cls}">' + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
-        for cells, cls in rows
+        cells = [
+            r.id,
+            status,
+            _fmt(r.final_train_acc, "{:.3f}"),
+            _fmt(r.final_test_acc, "{:.3f}"),
+            _fmt(r.final_train_loss),
+            f"{r.wall_s:.0f}",
+        ]
+        cls = ' class="diverged"' if r.status == "diverged" else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = ["run", "status", "final train acc", "final test acc", "final loss", "wall time (s)"]
+    return (
+        "<table><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
+        + "".join(body)
+        + "</table>"
     )
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + body + "</table>"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
+def _table(head: list[str], rows: list[list[str]], escape: bool = True) -> str:
+    esc = html.escape if escape else str
     out = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
     for cells in rows:
-        out += "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+        out += "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
     return out + "</table>"
 
 
@@ -198,29 +330,29 @@ def _differences(params: Params, raw_params: dict, data_source: str) -> str:
     return ("none." if not diffs else "; ".join(diffs) + ".") + extra
 
 
-def _provenance(params: Params, records: list[dict]) -> str:
-    commits = sorted(
-        {
-            f"{r['provenance']['git']['commit'][:10]}"
-            f"{' (dirty)' if r['provenance']['git']['dirty'] else ''}"
-            for r in records
-        }
-    )
-    devices = sorted({r["provenance"]["device"] for r in records})
+def _git_label(git: dict) -> str:
+    return f"{git['commit'][:10]}{' (dirty)' if git['dirty'] else ''}"
+
+
+def _provenance(params: Params, records: list[dict], common: dict) -> str:
     block = {
-        "rebuild": REBUILD,
+        "rebuild": common["rebuild"],
         "scale": params.scale,
         "params_digest": params.digest(),
         "resolved_params": params.section(
             "data", "grid", "vgg", "dln", "norm", "noise", "train", "probe", "analyze", "report"
         ),
-        "code_of_runs": commits,
-        "code_of_report": git_state(),
+        "code_of_runs": sorted({_git_label(r["provenance"]["git"]) for r in records}),
+        "code_of_report": common["git"],
         "data": sorted({json.dumps(r["provenance"]["data"], sort_keys=True) for r in records}),
-        "devices": devices,
-        "packages": package_versions(),
+        "devices": sorted({r["provenance"]["device"] for r in records}),
+        "packages": common["packages"],
     }
     return (
-        "<details open><summary>params, code, data, packages, devices</summary>"
+        "<details><summary>params, code, data, packages, devices</summary>"
         f"<pre>{html.escape(json.dumps(block, indent=1))}</pre></details>"
     )
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
