@@ -1,6 +1,7 @@
-"""Fault injection through the real tools: kill -9 of a training job under Snakemake, and
-two pipelines started in one directory. (Library-level faults: test_train, test_sources,
-test_params, test_devices.)"""
+"""Fault injection through the real tools: kill -9 of training, probing and the report
+under Snakemake; bad data; two pipelines (Snakemake, DVC) in one directory; a read-only
+output folder. (Library-level faults: test_files, test_train, test_sources, test_params,
+test_devices.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_integration import SMK, _copy_checkout
+from conftest import make_imagefolder_archive
+from test_integration import SMK, _copy_checkout, commit_all
 
 pytestmark = pytest.mark.integration
 RUN = "dln-standard-lr1e-06-s0"
@@ -54,6 +56,18 @@ def _pids(pattern: str) -> list[int]:
             if pattern in cmdline and "python" in cmdline:
                 found.append(int(entry.name))
     return found
+
+
+def _in_background(cmd: list[str], root: Path) -> subprocess.Popen:
+    """Start `cmd` in its own process group (killed as a whole by os.killpg)."""
+    return subprocess.Popen(
+        cmd,
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _wait_for(condition, timeout: float = 120) -> None:
@@ -97,14 +111,7 @@ def test_kill_9_during_training_then_rerun_resumes_to_identical_outputs(tmp_path
 
 def test_a_second_pipeline_in_the_same_directory_fails_clearly(tmp_path):
     root = _one_long_dln_run(_copy_checkout(tmp_path))
-    first = subprocess.Popen(
-        [*SMK, TARGET],
-        cwd=root,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    first = _in_background([*SMK, TARGET], root)
     try:
         locks = root / ".snakemake" / "locks"
         _wait_for(lambda: locks.exists() and any(locks.iterdir()))
@@ -117,3 +124,137 @@ def test_a_second_pipeline_in_the_same_directory_fails_clearly(tmp_path):
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+
+
+def _smk(root: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run(
+        [*SMK, *args], cwd=root, env=_env(), capture_output=True, text=True, timeout=900
+    )
+    if ok:
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    """Every file of results/ and reports/ but the logs: path -> bytes."""
+    files = [*(root / "results").rglob("*"), *(root / "reports").rglob("*")]
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in files
+        if p.is_file() and "logs" not in p.parts and "runs" not in p.parts
+    }
+
+
+def _kill_during(root: Path, script: str, midway, *args: str) -> None:
+    """Start Snakemake; kill -9 the job running `script` once `midway()` is true."""
+    job = subprocess.Popen(
+        [*SMK, *args], cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    _wait_for(lambda: midway() or job.poll() is not None)
+    pids = _pids(f"workflow/scripts/{script}")
+    assert pids, f"{script} ended before it could be killed"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    out = job.communicate(timeout=300)[0].decode()
+    assert job.returncode != 0, out[-2000:]
+
+
+def test_kill_9_during_probing_and_during_the_report_then_rerun_equals_a_clean_run(tmp_path):
+    root = _copy_checkout(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text().replace(  # a probe job of several seconds, to be killed
+        "sharpness: {max_iterations: 3}}", "sharpness: {max_iterations: 60, tolerance: 1.0e-9}}"
+    )
+    assert text != params.read_text()
+    params.write_text(text)
+    _smk(root)
+    clean = _outputs(root)
+    probe = root / "results" / "probes" / "vgg-batchnorm-lr0.1-s0.csv"
+    probe.unlink()  # asked for by name, it is probed again; then analyze and report rerun
+    started = []
+
+    def probing_for_4_s() -> bool:  # imports take about 2 s, this job's probes 5 s more
+        if not started and _pids("workflow/scripts/probe.py"):
+            started.append(time.monotonic())
+        return bool(started) and time.monotonic() - started[0] > 4
+
+    target = str(probe.relative_to(root))
+    _kill_during(root, "probe.py", probing_for_4_s, target)
+    assert not probe.exists()  # no half-written table under the output's name
+    _smk(root, target)  # the same command again completes
+    _smk(root)  # and the newer table reruns analyze and report
+    assert _outputs(root) == clean
+
+    reports = root / "reports"
+    staged = lambda: any(p.is_file() for d in reports.glob(".figures.*") for p in d.iterdir())  # noqa: E731
+    _kill_during(root, "report.py", staged, "--forcerun", "report")  # while writing figures
+    assert list(reports.glob(".figures.*"))  # a kill -9 leaves its staging folder...
+    assert not (reports / "index.html").exists()  # ...and Snakemake drops the failed job's
+    _smk(root)
+    after = _outputs(root)
+    assert after.keys() == clean.keys()  # ...which the rerun clears: nothing stray is left
+    assert [k for k in clean if after[k] != clean[k]] == []
+
+
+def test_bad_data_stops_the_pipeline_before_anything_downstream(tmp_path):
+    root = _copy_checkout(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text().replace(
+        "    data: {source: sample, train_per_class: 30, test_per_class: 10}",
+        "    data: {source: cifar10, train_per_class: 3, test_per_class: 1}",
+    )
+    assert text != params.read_text()
+    params.write_text(text)
+    archive = tmp_path / "cifar.tar.gz"
+    make_imagefolder_archive(archive, n_per_class=3)
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])  # truncated
+    res = _smk(root, "--config", f"cifar_archive={archive}", ok=False)
+    assert res.returncode != 0
+    log = (root / "results" / "logs" / "download.log").read_text()
+    assert "truncated" in log or "not a readable" in log, log[-2000:]
+    data = root / "data"
+    assert not (data / "raw").exists() or not any((data / "raw").iterdir())
+    assert not (data / "prepared" / "cifar10.npz").exists()  # (the DLN's own data may be)
+    assert not list(root.glob("results/runs/vgg-*")) and not (root / "reports").exists()
+
+
+def test_two_dvc_repro_in_one_directory_the_second_fails_clearly(tmp_path):
+    root = _one_long_dln_run(_copy_checkout(tmp_path))
+    commit_all(root)
+    first = _in_background(["dvc", "repro"], root)
+    try:
+        _wait_for(lambda: _pids("train.py --params params.yaml") or first.poll() is not None)
+        assert first.poll() is None
+        second = subprocess.run(
+            ["dvc", "repro"], cwd=root, env=_env(), capture_output=True, text=True, timeout=300
+        )
+        assert second.returncode != 0
+        said = second.stdout + second.stderr  # DVC's lock on the stage's outputs
+        assert "is busy, it is being blocked by" in said and "dvc repro" in said, said
+        assert first.poll() is None  # the first one goes on
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+
+
+def test_a_read_only_output_folder_fails_the_job_and_keeps_earlier_outputs(tmp_path):
+    root = _copy_checkout(tmp_path)
+    _smk(root, "train_all")
+    runs = {p: p.read_bytes() for p in (root / "results" / "runs").rglob("*") if p.is_file()}
+    probes = root / "results" / "probes"
+    probes.mkdir()
+    # Root ignores file modes, so a chmod does not make a folder read-only for the tests
+    # (CI runs as root); the immutable attribute does, where the file system has it.
+    if subprocess.run(["chattr", "+i", str(probes)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        res = _smk(root, "probe_all", ok=False)
+        logs = "".join(p.read_text() for p in (root / "results" / "logs" / "probe").iterdir())
+    finally:
+        subprocess.run(["chattr", "-i", str(probes)], check=True)
+    assert res.returncode != 0 and "Error in rule probe" in res.stdout + res.stderr
+    assert "Operation not permitted" in logs and "results/probes/" in logs
+    assert list(probes.iterdir()) == []
+    assert {p: p.read_bytes() for p in runs} == runs  # training outputs untouched
+    _smk(root, "probe_all")  # once writable again, the same command completes
+    assert len(list(probes.iterdir())) == 14

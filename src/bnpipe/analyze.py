@@ -276,6 +276,9 @@ def group_summary(quantities: pd.DataFrame, params: Params) -> pd.DataFrame:
                 aggfunc="first",
                 dropna=False,
             )
+            # the pivot spans every (quantity, layer) pair; keep those the runs have
+            have = set(zip(done.quantity, done.layer, strict=True))
+            wide = wide[[c for c in wide.columns if c in have]]
             mean, lo, hi, n, method = bootstrap_curve(wide.to_numpy(), a.confidence, a.n_resamples)
             frame = wide.columns.to_frame(index=False)
             frame = frame.assign(mean=mean, lo=lo, hi=hi, n=n, method=method)

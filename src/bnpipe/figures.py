@@ -245,8 +245,12 @@ def by_layer(frame: pd.DataFrame, series: str, title: str, ylabel: str, log: boo
     """Estimates per layer with their intervals as error bars, one line per `series` value;
     `frame` has columns layer, estimate, lo, hi and `series`, and `panel` for subplots."""
     panels = list(dict.fromkeys(frame.panel))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.4), squeeze=False)
-    for ax, panel in zip(axes[0], panels, strict=True):
+    cols = min(2, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
         sel = frame[frame.panel == panel]
         for name, g in sel.groupby(series, sort=False):
             g = g.sort_values("layer")

@@ -34,6 +34,7 @@ rule analyze:
 rule report:
     input:
         rules.analyze.output,
+        claims=CLAIMS,
         probes=expand(PROBES, run=RUN_IDS),
     output:
         html=REPORT,
@@ -48,5 +49,5 @@ rule report:
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
     shell:
         "python workflow/scripts/report.py {params.args} --results results"
-        " --claims {CLAIMS} --probes {input.probes} --runs {params.run_dirs}"
+        " --claims {input.claims} --probes {input.probes} --runs {params.run_dirs}"
         " --out {output.html} --figures {output.figures} 2> {log}"

@@ -67,8 +67,11 @@ def build_report(
         "rebuild": rebuild_command(params, raw_params.get("scale")),
     }
 
-    Path(figures_dir).parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(Path(figures_dir).parent, ".figures.")
+    parent = Path(figures_dir).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for stale in parent.glob(f".{Path(figures_dir).name}.*"):  # left by a killed report
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = staging_dir(parent, f".{Path(figures_dir).name}.")
     try:
         sections = []
         for claim in claims["claims"]:

@@ -104,22 +104,27 @@ def claim1(x: Inputs) -> list[FigureSpec]:
     ]
 
 
+def _probe_figure(
+    x: Inputs, name: str, caption: str, model: str, variants, panels: list[Panel], lrs=None
+) -> FigureSpec:
+    """Probe metrics over snapshots (figures.probe_curves): rows lrs, columns panels."""
+    lrs = _lrs(x, model) if lrs is None else lrs
+    fig = figures.probe_curves(x.probe_curves, x.runs, model, variants, lrs, panels)
+    deps = (*(VGG_RUN if model == "vgg" else DLN_RUN), "probe")
+    return FigureSpec(name, caption, fig, deps, _ids(x, model, variants, lrs))
+
+
 def claim2(x: Inputs) -> list[FigureSpec]:
-    if not _have(x, "vgg", "standard", "batchnorm"):
+    variants = ("standard", "batchnorm")
+    if not _have(x, "vgg", *variants):
         return []
     layers = x.params.report.activation_layers
-    variants = ("standard", "batchnorm")
+    unit = x.params.probe.activations.unit
     panels = [
-        Panel(
-            f"|mean shift| (unit {x.params.probe.activations.unit})",
-            "activations",
-            "shift_mean",
-            layer,
-            log=True,
-        )
-        for layer in layers
-    ] + [Panel("|variance shift|", "activations", "shift_var", layer, log=True) for layer in layers]
-    lrs = _lrs(x, "vgg")
+        Panel(f"|mean shift| (unit {unit})", "activations", "shift_mean", k, log=True)
+        for k in layers
+    ]
+    panels += [Panel("|variance shift|", "activations", "shift_var", k, log=True) for k in layers]
     return [
         _bands(
             x,
@@ -128,14 +133,15 @@ def claim2(x: Inputs) -> list[FigureSpec]:
             variants,
             "Activation distributions over training, with and without BN (paper Fig. 2).",
         ),
-        FigureSpec(
+        _probe_figure(
+            x,
             "fig2_moment_shifts",
             "Moment shifts between consecutive snapshots of the same layers (absolute, log "
             "scale); the claim's test uses them relative to the unit's spread, which makes "
             "variants of different activation scale comparable.",
-            figures.probe_curves(x.probe_curves, x.runs, "vgg", variants, lrs, panels),
-            (*VGG_RUN, "probe"),
-            _ids(x, "vgg", variants),
+            "vgg",
+            variants,
+            panels,
         ),
     ]
 
@@ -145,8 +151,7 @@ def claim3(x: Inputs) -> list[FigureSpec]:
     if not _have(x, "vgg", *variants):
         return []
     panels = [
-        Panel("|mean shift|", "activations", "shift_mean", layer, log=True)
-        for layer in CLAIM3_LAYERS
+        Panel("|mean shift|", "activations", "shift_mean", k, log=True) for k in CLAIM3_LAYERS
     ]
     return [
         _accuracy(
@@ -155,13 +160,14 @@ def claim3(x: Inputs) -> list[FigureSpec]:
             variants,
             "Accuracy of noisy BN against BN and standard: seed mean and 95% band.",
         ),
-        FigureSpec(
+        _probe_figure(
+            x,
             "fig8_moment_shifts",
             "Mean shift of unit 0 between consecutive snapshots (absolute, log scale), "
             "layers #2, #9, #13 (paper Fig. 8, where noisy BN's inputs move the most).",
-            figures.probe_curves(x.probe_curves, x.runs, "vgg", variants, _lrs(x, "vgg"), panels),
-            (*VGG_RUN, "probe"),
-            _ids(x, "vgg", variants),
+            "vgg",
+            variants,
+            panels,
         ),
         _bands(
             x,
@@ -175,23 +181,24 @@ def claim3(x: Inputs) -> list[FigureSpec]:
 
 def claim4(x: Inputs) -> list[FigureSpec]:
     out = []
-    for model, paper in (("vgg", "Fig. 3"), ("dln", "Fig. 7")):
-        if not _have(x, model, "standard", "batchnorm"):
+    variants = ("standard", "batchnorm")
+    for model, name, paper in (("vgg", "fig3", "Fig. 3"), ("dln", "fig7", "Fig. 7")):
+        if not _have(x, model, *variants):
             continue
-        lrs = _lrs(x, model, CLAIM4_LRS[model])
-        panels = [
-            Panel("||G - G'||", "ics", "l2", layer, log=True) for layer in CLAIM4_LAYERS[model]
-        ] + [Panel("cos(G, G')", "ics", "cos", layer) for layer in CLAIM4_LAYERS[model]]
-        variants = ("standard", "batchnorm")
+        layers = CLAIM4_LAYERS[model]
+        panels = [Panel("||G - G'||", "ics", "l2", k, log=True) for k in layers]
+        panels += [Panel("cos(G, G')", "ics", "cos", k) for k in layers]
         out.append(
-            FigureSpec(
-                f"{'fig3' if model == 'vgg' else 'fig7'}_ics_{model}",
+            _probe_figure(
+                x,
+                f"{name}_ics_{model}",
                 f"ICS by Definition 2.1 (paper {paper}): ||G - G'|| and cos(G, G') per "
                 "snapshot, G at theta_t, G' after the earlier layers take the real update; "
                 "seed mean and 95% band.",
-                figures.probe_curves(x.probe_curves, x.runs, model, variants, lrs, panels),
-                (*(VGG_RUN if model == "vgg" else DLN_RUN), "probe"),
-                _ids(x, model, variants, lrs),
+                model,
+                variants,
+                panels,
+                _lrs(x, model, CLAIM4_LRS[model]),
             )
         )
     if (x.correlations.model == "vgg").any():
@@ -254,52 +261,34 @@ def _landscape_panels(random: bool) -> list[Panel]:
 def claim5(x: Inputs) -> list[FigureSpec]:
     out = []
     variants = ("standard", "batchnorm")
-    for model, paper in (("vgg", "Fig. 4"), ("dln", "Figs. 10, 11")):
+    sharpness = [
+        Panel("top Hessian eigenvalue", "sharpness", "top_eig", log=True, reference="two_over_lr")
+    ]
+    for model, name, paper in (("vgg", "fig4", "Fig. 4"), ("dln", "fig10_11", "Figs. 10, 11")):
         if not _have(x, model, *variants):
             continue
-        deps = (*(VGG_RUN if model == "vgg" else DLN_RUN), "probe")
         out.append(
-            FigureSpec(
-                f"{'fig4' if model == 'vgg' else 'fig10_11'}_landscape_{model}",
+            _probe_figure(
+                x,
+                f"{name}_landscape_{model}",
                 f"The landscape along the gradient (paper {paper}): at each snapshot the "
                 "range of the loss and of the gradient change over the step sizes, and the "
                 "effective beta; bands are the seed means of the min and max.",
-                figures.probe_curves(
-                    x.probe_curves,
-                    x.runs,
-                    model,
-                    variants,
-                    _lrs(x, model),
-                    _landscape_panels(random=True),
-                ),
-                deps,
-                _ids(x, model, variants),
+                model,
+                variants,
+                _landscape_panels(random=True),
             )
         )
         out.append(
-            FigureSpec(
+            _probe_figure(
+                x,
                 f"sharpness_{model}",
                 "Top Hessian eigenvalue of the step's batch loss (power iteration on "
                 "Hessian-vector products) with 2/lr dashed (edge of stability, Cohen et al. "
                 "2021); seed mean and band.",
-                figures.probe_curves(
-                    x.probe_curves,
-                    x.runs,
-                    model,
-                    variants,
-                    _lrs(x, model),
-                    [
-                        Panel(
-                            "top Hessian eigenvalue",
-                            "sharpness",
-                            "top_eig",
-                            log=True,
-                            reference="two_over_lr",
-                        )
-                    ],
-                ),
-                deps,
-                _ids(x, model, variants),
+                model,
+                variants,
+                sharpness,
             )
         )
     return out
@@ -318,19 +307,13 @@ def claim6(x: Inputs) -> list[FigureSpec]:
             )
         )
         out.append(
-            FigureSpec(
+            _probe_figure(
+                x,
                 "fig6_lp_landscape_vgg",
                 "The landscape along the gradient with l_p normalizations (paper Fig. 6).",
-                figures.probe_curves(
-                    x.probe_curves,
-                    x.runs,
-                    "vgg",
-                    variants,
-                    _lrs(x, "vgg"),
-                    _landscape_panels(random=False),
-                ),
-                (*VGG_RUN, "probe"),
-                _ids(x, "vgg", variants),
+                "vgg",
+                variants,
+                _landscape_panels(random=False),
             )
         )
     if _have(x, "dln", "batchnorm", "l1"):
@@ -348,19 +331,13 @@ def claim6(x: Inputs) -> list[FigureSpec]:
             )
         )
         out.append(
-            FigureSpec(
+            _probe_figure(
+                x,
                 "fig13_lp_landscape_dln",
                 "DLN landscape along the gradient with each normalization (paper Fig. 13).",
-                figures.probe_curves(
-                    x.probe_curves,
-                    x.runs,
-                    "dln",
-                    dln,
-                    _lrs(x, "dln"),
-                    _landscape_panels(random=False),
-                ),
-                (*DLN_RUN, "probe"),
-                _ids(x, "dln", dln),
+                "dln",
+                dln,
+                _landscape_panels(random=False),
             )
         )
     return out
