@@ -56,8 +56,8 @@ PROBE_CURVES = {
     "sharpness": ("top_eig", "two_over_lr", "rel_residual"),
     "theorem41": ("rel_diff", "rel_diff_printed"),
 }
-# model -> (runs.csv column that measures performance, +1 if higher is better)
-PERFORMANCE = {"vgg": ("final_test_acc", 1), "dln": ("final_train_loss", -1)}
+# model -> the runs.csv column that measures performance (the DLN's: lower is better)
+PERFORMANCE = {"vgg": "final_test_acc", "dln": "final_train_loss"}
 
 
 def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
@@ -296,7 +296,7 @@ def ics_vs_performance(
     a = params.analyze
     rows = []
     done = quantities[quantities.status == "completed"]
-    for model, (column, _) in PERFORMANCE.items():
+    for model, column in PERFORMANCE.items():
         perf = table[(table.model == model) & (table.status == "completed")]
         perf = perf.set_index("id")[column]
         for metric in ("l2", "cos"):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bnpipe.params import Params
-from bnpipe.stats import Interval, bootstrap_difference, bootstrap_mean
+from bnpipe.stats import bootstrap_difference, bootstrap_mean
 from bnpipe.verdicts import RELATIVE, combine, verdict
 
 Group = tuple[str, str, float]  # (model, variant, lr)
@@ -433,7 +433,3 @@ def _mean(v: np.ndarray) -> float:
 def _name(group: Group) -> str:
     model, variant, lr = group
     return f"{model}-{variant}-lr{lr:g}"
-
-
-def interval_dict(ci: Interval) -> dict:
-    return {"estimate": ci.mean, "lo": ci.lo, "hi": ci.hi, "n": ci.n, "method": ci.method}
