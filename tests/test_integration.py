@@ -16,6 +16,28 @@ import pytest
 from conftest import ROOT
 
 pytestmark = pytest.mark.integration
+# every figure of the report at the smoke scale (all claims have runs), in page order
+FIGURES = [
+    "fig1_vgg_accuracy",
+    "fig2_activations",
+    "fig2_moment_shifts",
+    "fig3_noisy_accuracy",
+    "fig8_moment_shifts",
+    "fig9_noisy_activations",
+    "fig3_ics_vgg",
+    "fig7_ics_dln",
+    "ics_vs_accuracy_vgg",
+    "ics_correlation_by_layer",
+    "fig4_landscape_vgg",
+    "sharpness_vgg",
+    "fig10_11_landscape_dln",
+    "sharpness_dln",
+    "fig5_lp_accuracy_vgg",
+    "fig6_lp_landscape_vgg",
+    "fig12_lp_loss_dln",
+    "fig13_lp_landscape_dln",
+    "theorem41_by_layer",
+]
 SMK = ["snakemake", "--workflow-profile", "workflow/profiles/default", "--cores", "2"]
 
 
@@ -108,6 +130,12 @@ def _check_claims_and_report(root: Path) -> None:
         assert claim["tests"], claim["claim"]  # smoke has every variant claims need
         for test in claim["tests"]:
             assert test["verdict"] in ("supported", "contradicted", "inconclusive")
+    # claim 1's first test is the difference of the runs' mean final test accuracies
+    runs = pd.read_csv(root / "results" / "runs.csv").groupby("variant").final_test_acc.mean()
+    first = claims["claims"][0]["tests"][0]
+    assert (first["a"], first["b"]) == ("vgg-batchnorm-lr0.1", "vgg-standard-lr0.1")
+    assert first["estimate"] == pytest.approx(runs["batchnorm"] - runs["standard"], abs=1e-6)
+    assert first["lo"] <= first["estimate"] <= first["hi"]
     metrics = json.loads((root / "results" / "metrics.json").read_text())
     assert {c: m["verdict"] for c, m in metrics["claims"].items()} == {
         f"claim{c['claim']}": c["verdict"] for c in claims["claims"]
@@ -120,7 +148,7 @@ def _check_claims_and_report(root: Path) -> None:
     assert links and all(u.startswith(("data:", "#")) for u in links)  # nothing is fetched
     assert "url(" not in page and "<script" not in page
     shown = re.findall(r'<figure id="([^"]+)">', page)
-    assert len(shown) >= 15 and "diverged at step" not in page
+    assert shown == FIGURES and "diverged at step" not in page
     figures = root / "reports" / "figures"
     for name in shown:  # every figure also as SVG, PNG and provenance JSON
         assert (figures / f"{name}.svg").stat().st_size > 0
@@ -143,7 +171,7 @@ def _check_in_browser(root: Path) -> None:
     assert seen["errors"] == [] and seen["failed"] == [] and seen["requests"] == []
     assert seen["sections"] == [f"claim-{n}" for n in range(1, 8)]
     assert len(seen["verdicts"]) == 7
-    assert len(seen["images"]) >= 15
+    assert [image["id"] for image in seen["images"]] == FIGURES
     for image in seen["images"]:
         assert image["complete"] and min(image["natural"]) > 0, image
         assert min(image["shown"]) > 100, image  # drawn at a readable size

@@ -119,8 +119,13 @@ def curves_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Da
 def load_probes(tables: list[Path], table: pd.DataFrame) -> pd.DataFrame:
     """All probe rows, with each run's grid point and status joined on."""
     probes = pd.concat([pd.read_csv(p) for p in tables], ignore_index=True)
+    return _with_run_keys(probes, table)
+
+
+def _with_run_keys(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (with a `run` column) with each run's grid point, seed and status joined on."""
     keys = table[["id", *GROUP, "seed", "status"]].rename(columns={"id": "run"})
-    return probes.merge(keys, on="run", how="left", validate="many_to_one")
+    return rows.merge(keys, on="run", how="left", validate="many_to_one")
 
 
 def probe_curves(probes: pd.DataFrame, params: Params) -> pd.DataFrame:
@@ -191,9 +196,7 @@ def run_quantities(
         parts.append(mean.assign(quantity=probe + "." + mean.metric).drop(columns="metric"))
     parts += [_activation_shifts(probes), _landscape_quantities(probes, params)]
     parts += [_sharpness_and_theorem(probes)]
-    out = pd.concat(parts, ignore_index=True)
-    keys = table[["id", *GROUP, "seed", "status"]].rename(columns={"id": "run"})
-    out = out.merge(keys, on="run", how="left", validate="many_to_one")
+    out = _with_run_keys(pd.concat(parts, ignore_index=True), table)
     out = out[["run", *GROUP, "seed", "status", "quantity", "layer", "value"]]
     return out.sort_values(["run", "quantity", "layer"], ignore_index=True)
 
@@ -332,55 +335,48 @@ def claim_numbers(
     out = []
     if claim == 4:  # at the claim's layers; every layer is in ics_vs_performance.csv
         for r in correlations.itertuples():
-            if r.layer not in CLAIM4_LAYERS[r.model]:
-                continue
-            out.append(
-                {
-                    "label": f"{r.model.upper()} layer #{r.layer}: Spearman rho of ICS {r.metric} "
-                    f"vs {r.performance} across {r.n} runs",
-                    "estimate": r.rho,
-                    "lo": r.lo,
-                    "hi": r.hi,
-                    "method": r.method,
-                }
-            )
+            if r.layer in CLAIM4_LAYERS[r.model]:
+                label = (
+                    f"{r.model.upper()} layer #{r.layer}: Spearman rho of ICS {r.metric} "
+                    f"vs {r.performance} across {r.n} runs"
+                )
+                out.append(_number(label, r.rho, r.lo, r.hi, r.method))
     if claim == 5:  # the early gradient-predictiveness gap, as a ratio standard / BN
         early = done[done.quantity == "landscape.gpred_max_early"]
         for (model, lr), g in early.groupby(["model", "lr"]):
             std, bn = (g[g.variant == v].value.to_numpy() for v in ("standard", "batchnorm"))
             if len(std) and len(bn):
                 ci = bootstrap_difference(std, bn, a.confidence, a.n_resamples, relative=True)
-                out.append(
-                    {
-                        "label": f"{model.upper()} lr {lr:g}: early gradient-change ratio "
-                        "standard / BN (paper: close to 100)",
-                        "estimate": 1 + ci.mean,
-                        "lo": 1 + ci.lo,
-                        "hi": 1 + ci.hi,
-                        "method": ci.method,
-                    }
+                label = (
+                    f"{model.upper()} lr {lr:g}: early gradient-change ratio standard / BN "
+                    "(paper: close to 100)"
                 )
+                out.append(_number(label, 1 + ci.mean, 1 + ci.lo, 1 + ci.hi, ci.method))
     if claim == 7:
         printed = done[(done.quantity == "theorem41.rel_diff_printed")]
         for (model, variant, lr), g in printed.groupby(GROUP):
             ci = bootstrap_mean(g.groupby("run").value.max(), a.confidence, a.n_resamples)
-            out.append(
-                {
-                    "label": f"{model.upper()} {variant} lr {lr:g}: largest relative gap with the "
-                    "printed 1/sqrt(m) form (layer means over snapshots)",
-                    "estimate": ci.mean,
-                    "lo": ci.lo,
-                    "hi": ci.hi,
-                    "method": ci.method,
-                }
+            label = (
+                f"{model.upper()} {variant} lr {lr:g}: largest relative gap with the printed "
+                "1/sqrt(m) form (layer means over snapshots)"
             )
+            out.append(_number(label, ci.mean, ci.lo, ci.hi, ci.method))
     return out
 
 
-def summary_metrics(table: pd.DataFrame, claims: list[dict], params: Params) -> dict:
+def _number(label: str, estimate: float, lo: float, hi: float, method: str) -> dict:
+    return {"label": label, "estimate": estimate, "lo": lo, "hi": hi, "method": method}
+
+
+_NO_SUMMARY = {"mean": np.nan, "lo": np.nan, "hi": np.nan, "method": "none"}  # no finite value
+
+
+def summary_metrics(
+    table: pd.DataFrame, summary: pd.DataFrame, claims: list[dict], params: Params
+) -> dict:
     """Nested dict for `dvc exp show`: the verdict per claim and, per model -> variant ->
-    lr<lr>, the final numbers with their intervals."""
-    a = params.analyze
+    lr<lr>, the final numbers with their intervals (from the group summary)."""
+    finals = summary[summary.layer == 0].set_index([*GROUP, "quantity"])
     out: dict = {
         "scale": params.scale,
         "runs": {
@@ -400,10 +396,11 @@ def summary_metrics(table: pd.DataFrame, claims: list[dict], params: Params) -> 
     for (model, variant, lr), group in table.groupby(GROUP, sort=True):
         entry = {"n_seeds": len(group), "n_diverged": int((group.status == "diverged").sum())}
         for column, name in FINAL_METRICS[model]:
-            ci = bootstrap_mean(group[column], a.confidence, a.n_resamples)
-            entry[name] = _num(ci.mean)
-            entry[f"{name}_lo"], entry[f"{name}_hi"] = _num(ci.lo), _num(ci.hi)
-            entry[f"{name}_ci_method"] = ci.method
+            key = (model, variant, lr, column)
+            ci = finals.loc[key] if key in finals.index else _NO_SUMMARY
+            entry[name] = _num(ci["mean"])
+            entry[f"{name}_lo"], entry[f"{name}_hi"] = _num(ci["lo"]), _num(ci["hi"])
+            entry[f"{name}_ci_method"] = ci["method"]
         out.setdefault(model, {}).setdefault(variant, {})[f"lr{lr:g}"] = entry
     return out
 
@@ -431,7 +428,8 @@ def analyze(
     write_csv(out_dir / "curves.csv", curves_table(runs, params))
     write_csv(out_dir / "probe_curves.csv", probe_curves(probes, params))
     write_csv(out_dir / "quantities.csv", quantities)
-    write_csv(out_dir / "summary.csv", group_summary(quantities, params))
+    summary = group_summary(quantities, params)
+    write_csv(out_dir / "summary.csv", summary)
     write_csv(out_dir / "ics_vs_performance.csv", correlations)
     tests = [{"claim": c["claim"], **t} for c in claims for t in c["tests"]]
     write_csv(out_dir / "differences.csv", pd.DataFrame(tests))
@@ -444,7 +442,7 @@ def analyze(
         "claims": claims,
     }
     write_json(claims_out, _json_safe(document))
-    metrics = summary_metrics(table, claims, params)
+    metrics = summary_metrics(table, summary, claims, params)
     write_json(out_dir / "metrics.json", metrics)
     return metrics
 

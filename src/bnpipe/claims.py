@@ -98,30 +98,22 @@ def build_claims(params: Params, groups: set[Group]) -> list[Claim]:
     tests = []
     for lr in lrs["vgg"]:
         bn, std = ("vgg", "batchnorm", lr), ("vgg", "standard", lr)
+        if not have(bn, std):
+            continue
         for layer in params.report.activation_layers:  # Fig. 2: layers #3, #11
-            if have(bn, std):
-                tests += [
-                    Test(
-                        f"lr {lr:g}, layer #{layer}: relative mean shift, BN not lower than "
-                        "standard",
-                        "activations.rel_shift_mean",
-                        layer,
-                        bn,
-                        std,
-                        "not_less",
-                        a.margin,
-                    ),
-                    Test(
-                        f"lr {lr:g}, layer #{layer}: relative variance shift, BN not lower "
-                        "than standard",
-                        "activations.rel_shift_var",
-                        layer,
-                        bn,
-                        std,
-                        "not_less",
-                        a.margin,
-                    ),
-                ]
+            tests += [
+                Test(
+                    f"lr {lr:g}, layer #{layer}: relative {moment} shift, BN not lower than "
+                    "standard",
+                    f"activations.rel_shift_{key}",
+                    layer,
+                    bn,
+                    std,
+                    "not_less",
+                    a.margin,
+                )
+                for moment, key in (("mean", "mean"), ("variance", "var"))
+            ]
     claims.append(
         Claim(
             2,

@@ -65,17 +65,10 @@ def _mean(x, axis=-1):
 
 def bootstrap_mean(values, confidence: float = 0.95, n_resamples: int = 9999) -> Interval:
     """Mean of the finite `values` with a bootstrap interval; NaN/Inf values are dropped."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return NONE
-    mean = float(x.mean())
-    if len(x) == 1:
-        return Interval(mean, float("nan"), float("nan"), 1, "none")
-    if np.all(x == x[0]):
-        return Interval(mean, mean, mean, len(x), "degenerate")
-    lo, hi, method = _bootstrap((x,), _mean, confidence, n_resamples)
-    return Interval(mean, float(lo), float(hi), len(x), str(method))
+    mean, lo, hi, n, method = bootstrap_curve(
+        np.asarray(values, dtype=float).reshape(-1, 1), confidence, n_resamples
+    )
+    return Interval(float(mean[0]), float(lo[0]), float(hi[0]), int(n[0]), str(method[0]))
 
 
 def bootstrap_curve(matrix, confidence: float = 0.95, n_resamples: int = 2999):

@@ -111,15 +111,12 @@ def _figure(spec: FigureSpec, params: Params, records: dict, common: dict, folde
         "params_digest": params.digest(*spec.depends_on),
         "scale": params.scale,
         "git": common["git"],
-        "data": sorted(
-            {json.dumps(r["provenance"]["data"], sort_keys=True) for r in drawn}, key=str
-        ),
+        "data": _distinct(r["provenance"]["data"] for r in drawn),
         "runs": spec.runs,
         "devices": sorted({r["provenance"]["device"] for r in drawn}),
         "packages": common["packages"],
         "rebuild": common["rebuild"],
     }
-    prov["data"] = [json.loads(d) for d in prov["data"]]
     (folder / f"{spec.name}.png").write_bytes(png)
     (folder / f"{spec.name}.svg").write_bytes(svg)
     (folder / f"{spec.name}.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
@@ -133,6 +130,11 @@ def _figure(spec: FigureSpec, params: Params, records: dict, common: dict, folde
         f"<pre>{html.escape(json.dumps(prov, indent=1, sort_keys=True))}</pre></details>"
         "</figure>"
     )
+
+
+def _distinct(records) -> list[dict]:
+    """The distinct dicts among `records`, in a stable order."""
+    return [json.loads(d) for d in sorted({json.dumps(r, sort_keys=True) for r in records})]
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -217,7 +219,7 @@ def _claim_section(claim: dict, blocks: list[str], claims: dict, x: Inputs) -> s
 def _tests_table(claim: dict) -> str:
     rows = []
     for t in claim["tests"]:
-        n = f"{t['n_a']} / {t['n_b']}" if t["b"] and not t["b"].startswith("bound") else t["n_a"]
+        n = t["n_a"] if t["statistic"] == "A" else f"{t['n_a']} / {t['n_b']}"  # A vs a bound
         if t["diverged_a"] or t["diverged_b"]:
             n = f"{n} ({t['diverged_a']} / {t['diverged_b']} diverged)"
         rows.append(

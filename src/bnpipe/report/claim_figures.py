@@ -19,7 +19,6 @@ from bnpipe.claims import CLAIM3_LAYERS, CLAIM4_LAYERS, CLAIM4_LRS, LP_VARIANTS
 from bnpipe.figures import Panel
 from bnpipe.params import Params
 
-TRAIN = ("train", "norm", "noise", "grid", "data")  # params sections of VGG training
 VGG_RUN = ("data", "vgg", "train", "norm", "noise", "grid")
 DLN_RUN = ("dln", "norm", "grid")
 
