@@ -186,23 +186,45 @@ def test_top_eigenvalue_is_the_largest_not_the_largest_in_magnitude():
 # --- Theorem 4.1 ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", [(64, 6), (8, 5, 4, 4)])
-def test_theorem41_holds_to_round_off_with_1_over_m_and_fails_with_1_over_sqrt_m(shape):
+def _bn_case(shape, eps):
+    """A BN layer in fp64 with unit variances spread over 0.01..9 (so eps matters for some),
+    any loss downstream of its output; returns (y, g = dL/dz, dL/dy, gamma)."""
     gen = torch.Generator().manual_seed(0)
     channels = shape[1]
-    y = (torch.randn(shape, generator=gen, dtype=torch.float64) * 3 + 1).requires_grad_()
+    scale = torch.logspace(-1, 0.5, channels, dtype=torch.float64).view(
+        1, -1, *[1] * (len(shape) - 2)
+    )
+    y = (torch.randn(shape, generator=gen, dtype=torch.float64) * scale + 1).requires_grad_()
     gamma = torch.rand(channels, generator=gen, dtype=torch.float64) + 0.5
     beta = torch.randn(channels, generator=gen, dtype=torch.float64)
-    # eps only guards against a zero variance; at 1e-30 it is far below fp64 round-off
-    z = torch.nn.functional.batch_norm(y, None, None, gamma, beta, training=True, eps=1e-30)
+    z = torch.nn.functional.batch_norm(y, None, None, gamma, beta, training=True, eps=eps)
     weights = torch.randn(shape, generator=gen, dtype=torch.float64)
-    loss = (weights * z.tanh()).sum()  # any loss downstream of z
+    loss = (weights * z.tanh()).sum()
     g, grad_y = torch.autograd.grad(loss, [z, y])
-    sides = theorem41_sides(y.detach(), g, grad_y, gamma)
+    return y.detach(), g, grad_y, gamma
+
+
+@pytest.mark.parametrize("shape", [(64, 6), (8, 5, 4, 4)])
+@pytest.mark.parametrize("eps", [1e-2, 1e-5])
+def test_theorem41_eps_exact_identity_holds_to_round_off_in_fp64(shape, eps):
+    y, g, grad_y, gamma = _bn_case(shape, eps)
+    sides = theorem41_sides(y, g, grad_y, gamma, eps)
     assert bool(sides["live"].all())
     torch.testing.assert_close(sides["lhs"], sides["rhs"], rtol=1e-10, atol=0)
-    gap = ((sides["lhs"] - sides["rhs_printed"]).abs() / sides["lhs"]).max()
-    assert gap > 1e-2
+    # the reduction factor is its definition: ||dL/dy||^2 / ||g||^2, unit by unit
+    torch.testing.assert_close(sides["reduction"], sides["lhs"] / sides["g_sq"], rtol=1e-10, atol=0)
+    # the eps-free form misses by about eps / sigma^2 where the variance is small
+    eps_free = ((sides["lhs"] - sides["rhs_eps_free"]).abs() / sides["lhs"]).max()
+    if eps == 1e-2:
+        assert eps_free > 1e-2
+    printed = ((sides["lhs"] - sides["rhs_printed"]).abs() / sides["lhs"]).max()
+    assert printed > 1e-2  # the printed 1/sqrt(m) form is not the identity
+
+
+def test_theorem41_eps_free_form_is_the_eps_to_zero_limit():
+    y, g, grad_y, gamma = _bn_case((64, 6), 1e-30)
+    sides = theorem41_sides(y, g, grad_y, gamma, 1e-30)
+    torch.testing.assert_close(sides["lhs"], sides["rhs_eps_free"], rtol=1e-10, atol=0)
 
 
 # --- the whole suite ------------------------------------------------------------------------

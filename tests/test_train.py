@@ -138,3 +138,26 @@ def test_the_same_params_and_seed_give_identical_results(setup):
     for name in ["final.pt", *(f"snapshots/step{s:06d}.pt" for s in a["snapshot_steps"])]:
         sa, sb = torch.load(root / "twice-a" / name), torch.load(root / "twice-b" / name)
         assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+
+
+def test_the_lag_shift_replay_is_training_itself(setup):
+    """The activation probe's lag replay from snapshot t reaches, step for step, the
+    parameters training reached (noisy BN: batches and noise from the counters)."""
+    from bnpipe.models import noise_layers, set_step
+    from bnpipe.probes import SnapshotContext
+    from bnpipe.probes.activations import replay_sgd
+    from bnpipe.tasks import make_task
+
+    root, params = setup
+    spec = params.run("vgg-noisy_batchnorm-lr0.1-s0")
+    record = _run(setup, "lag", spec=spec)
+    first, last = record["snapshot_steps"][1], params.train.steps  # 3 and 12 at smoke
+    task = make_task(spec, params, root / "prepared.npz", "cpu")
+    model = build_model(spec, params)
+    model.load_state_dict(torch.load(snapshot_path(root / "lag", first)))
+    set_step(noise_layers(model), first)
+    x, y = task.probe_batch(8)
+    replay_sgd(SnapshotContext(spec, params, first, model, x, y, task), last - first)
+    final = torch.load(root / "lag" / "final.pt")
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), final[name], rtol=0, atol=0, msg=name)

@@ -150,9 +150,11 @@ class ActivationParams:
     site: Literal["layer", "normalized", "block"]
     unit: int
     percentiles: tuple[float, ...]
+    lag: int  # SGD steps replayed from each snapshot for the lag shift (0: none)
 
     def check(self, where: str) -> None:
         _at_least(self.unit, 0, "probe.activations.unit")
+        _at_least(self.lag, 0, "probe.activations.lag")
         if not self.percentiles or not all(0 <= q <= 100 for q in self.percentiles):
             raise ParamsError("probe.activations.percentiles: values must lie in [0, 100]")
 
@@ -204,7 +206,15 @@ class SharpnessParams:
             raise ParamsError(f"{where}.tolerance: must be > 0, got {self.tolerance}")
 
 
-PROBES = ("activations", "ics", "landscape", "landscape_random", "sharpness", "theorem41")
+PROBES = (
+    "activations",
+    "ics",
+    "landscape",
+    "landscape_random",
+    "sharpness",
+    "theorem41",
+    "clean_stats",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,6 +222,7 @@ class ProbeParams:
     batch_size: int
     run: tuple[str, ...]
     chunk_size: int
+    clean_stats_batches: int
     activations: ActivationParams
     landscape: LandscapeParams
     sharpness: SharpnessParams
@@ -219,6 +230,7 @@ class ProbeParams:
     def check(self, where: str) -> None:
         _at_least(self.batch_size, 2, "probe.batch_size")
         _at_least(self.chunk_size, 1, "probe.chunk_size")
+        _at_least(self.clean_stats_batches, 1, "probe.clean_stats_batches")
         for name in self.run:
             if name not in PROBES:
                 raise ParamsError(f"probe.run: unknown probe {name!r} (allowed: {list(PROBES)})")

@@ -120,6 +120,7 @@ class AlgorithmOneNoise(nn.Module):
         super().__init__()
         self.noise, self.layer, self.seed = noise, layer, seed
         self.step: int | None = None  # set by models.set_step before each training forward
+        self.active = True  # False: identity in training mode too (clean statistics)
 
     def draw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(s, m), each shaped like x, for the current step."""
@@ -140,7 +141,7 @@ class AlgorithmOneNoise(nn.Module):
         return sigma + normal * q.r_sigma, m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
+        if not self.training or not self.active:
             return x
         s, m = self.draw(x)
         return s * x + m

@@ -11,7 +11,8 @@ the sharpness probe's warm start).
   ics               ics.py          internal covariate shift, Definition 2.1
   landscape(_random) landscape.py   loss and gradient along the update (Sec. 3.1)
   sharpness         curvature.py    top Hessian eigenvalue vs 2 / lr
-  theorem41         theory.py       both sides of Theorem 4.1 per BN layer
+  theorem41         theory.py       both sides of Theorem 4.1 per BN layer, reduction factor
+  clean_stats       clean_stats.py  test accuracy with BN statistics re-estimated, noise off
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Probe(Protocol):
 def make_probes(params: Params) -> list[Probe]:
     """Fresh probe objects (their per-run state empty), in the order of probe.run."""
     from bnpipe.probes.activations import ActivationProbe
+    from bnpipe.probes.clean_stats import CleanStatsProbe
     from bnpipe.probes.curvature import SharpnessProbe
     from bnpipe.probes.ics import ICSProbe
     from bnpipe.probes.landscape import LandscapeProbe
@@ -76,5 +78,6 @@ def make_probes(params: Params) -> list[Probe]:
         "landscape_random": lambda: LandscapeProbe(settings.landscape, random=True),
         "sharpness": lambda: SharpnessProbe(settings.sharpness),
         "theorem41": Theorem41Probe,
+        "clean_stats": lambda: CleanStatsProbe(settings.clean_stats_batches),
     }
     return [factories[name]() for name in settings.run]

@@ -1,16 +1,29 @@
-"""Activation distributions (paper Figs. 1c, 2): one unit's values over batch, h and w.
+"""Activation distributions (paper Figs. 1c, 2, 8, 9) and their shift at a fixed step lag.
 
-For each layer k, the output at `site` (layer: the raw conv or matrix output; normalized:
-after the normalization, noise included; block: the block's output, i.e. the next layer's
-input) is taken on the fixed probe batch, in training mode (batch statistics, and the
-snapshot step's noise, as training saw them). Unit `unit` gives B*H*W values (B for the
-DLN); the probe records their percentiles, mean and variance.
-
-Moment shifts (paper Fig. 8), between consecutive snapshots (t-, t) and from the first:
+Distributions. For each layer k, the output at `site` (layer: the raw conv or matrix
+output; normalized: after the normalization, noise included; block: the block's output,
+i.e. the next layer's input after the ReLU) on the fixed probe batch, in training mode
+(batch statistics, and the snapshot step's noise, as training saw them). Unit `unit`
+gives B*H*W values (B for the DLN); the probe records their percentiles, mean, variance,
+and the moment shifts of paper Fig. 8 between consecutive snapshots (t-, t) and from the
+first:
   shift_mean = |mu_t - mu_t-|, shift_var = |var_t - var_t-|   (of unit `unit`)
   drift_mean = mu_t - mu_0,    drift_var = var_t - var_0
-  shift_mean_units, shift_var_units: the same shifts averaged over all units of the layer.
-The first snapshot has no shift (not recorded) and zero drift.
+  shift_mean_units, shift_var_units: the same shifts averaged over all units.
+These follow the snapshot schedule, whose gaps grow over training: they are drawn, never
+compared across runs.
+
+Lag shift (claims 2 and 3). Training is replayed from snapshot t for `lag` real SGD
+steps (the same batches and noise as training, from the counters), and every unit's
+moments on the probe batch at t and t + lag are compared, scale-free:
+  lag_shift = W2(N(mu_t, var_t), N(mu_t+lag, var_t+lag)) / sd_t
+            = sqrt((mu' - mu)^2 + (sd' - sd)^2) / sd
+  lag_shift_mean = |mu' - mu| / sd,  lag_shift_var = |var' - var| / var
+each averaged over the layer's live units (sd_t > 0; a dead ReLU unit has none), at two
+sites: `input_` (the next layer's input, after the ReLU) and `pre_` (the conv or matrix
+output, before any normalization). The equal lag makes runs comparable at any schedule.
+BN's own output is never measured here: in training mode its batch mean and variance are
+beta and about gamma^2 by construction.
 """
 
 from __future__ import annotations
@@ -18,10 +31,77 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+from torch import nn
 
+from bnpipe.models import noise_layers, set_step
 from bnpipe.params import ActivationParams
 from bnpipe.probes import SnapshotContext
 from bnpipe.probes.state import preserved_state
+
+LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site
+SITE_MODULE = {"block": None, "layer": "layer", "normalized": "norm"}  # site -> block attribute
+
+
+def capture(model: nn.Module, x: torch.Tensor, site: str) -> dict[int, torch.Tensor]:
+    """Layer k -> the output at `site` of block k on `x`, training mode, no gradient."""
+    captured: dict[int, torch.Tensor] = {}
+    handles = []
+    for k, block in enumerate(model.blocks, start=1):
+        attribute = SITE_MODULE[site]
+        module = block if attribute is None else getattr(block, attribute)
+
+        def hook(_module, _inputs, output, k=k):
+            captured[k] = output.detach()  # (B, C, H, W) or (B, C)
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad(), preserved_state(model):
+            model.train()
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def unit_moments(output: torch.Tensor) -> torch.Tensor:
+    """(2, C) fp64: per unit, mean and biased variance over batch (and h, w)."""
+    per_unit = output.transpose(0, 1).reshape(output.shape[1], -1).double()  # (C, m)
+    return torch.stack([per_unit.mean(1), per_unit.var(1, unbiased=False)]).cpu()
+
+
+def lag_shifts(before: torch.Tensor, after: torch.Tensor) -> dict[str, float]:
+    """Scale-free shifts between two (2, C) moment tensors, averaged over live units."""
+    live = before[1] > 0
+    if not live.any():
+        return {"lag_shift": float("nan"), "lag_shift_mean": float("nan"),
+                "lag_shift_var": float("nan")}  # fmt: skip
+    mu, var = before[0][live], before[1][live]
+    mu2, var2 = after[0][live], after[1][live]
+    sd, sd2 = var.sqrt(), var2.sqrt()
+    return {
+        "lag_shift": (((mu2 - mu) ** 2 + (sd2 - sd) ** 2).sqrt() / sd).mean().item(),
+        "lag_shift_mean": ((mu2 - mu).abs() / sd).mean().item(),
+        "lag_shift_var": ((var2 - var).abs() / var).mean().item(),
+    }
+
+
+def replay_sgd(ctx: SnapshotContext, steps: int) -> None:
+    """Apply training's own updates for steps t .. t + steps - 1 to ctx.model, in place:
+    step s's batch and noise, plain SGD at the run's lr (as torch.optim.SGD applies it).
+    The caller restores the model (preserved_state)."""
+    noise = noise_layers(ctx.model)
+    params = [p for p in ctx.model.parameters()]
+    ctx.model.train()
+    for s in range(ctx.step, ctx.step + steps):
+        x, y = ctx.task.batch(s)
+        set_step(noise, s)
+        loss = ctx.task.loss(ctx.model(x), y)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=True):
+                p.add_(g, alpha=-ctx.spec.lr)
+    set_step(noise, ctx.step + steps)
 
 
 class ActivationProbe:
@@ -34,33 +114,21 @@ class ActivationProbe:
         self.previous: dict[int, torch.Tensor] = {}
 
     def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
-        site, unit = self.settings.site, self.settings.unit
-        captured: dict[int, torch.Tensor] = {}
-        handles = []
-        for k, block in enumerate(ctx.model.blocks, start=1):
-            module = {"layer": block.layer, "normalized": block.norm, "block": block}[site]
+        yield from self._distributions(ctx)
+        if self.settings.lag > 0 and ctx.task is not None:
+            yield from self._lag_shifts(ctx)
 
-            def hook(_module, _inputs, output, k=k):
-                captured[k] = output.detach()  # (B, C, H, W) or (B, C)
-
-            handles.append(module.register_forward_hook(hook))
-        try:
-            with torch.no_grad(), preserved_state(ctx.model):
-                ctx.model.train()
-                ctx.model(ctx.probe_x)
-        finally:
-            for handle in handles:
-                handle.remove()
+    def _distributions(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
+        unit = self.settings.unit
         qs = torch.tensor(self.settings.percentiles, dtype=torch.float64) / 100
-        for k, output in sorted(captured.items()):
+        for k, output in sorted(capture(ctx.model, ctx.probe_x, self.settings.site).items()):
             j = min(unit, output.shape[1] - 1)
             flat = output[:, j].reshape(-1).double()  # B*H*W values of unit j
             for q, v in zip(
                 self.settings.percentiles, torch.quantile(flat, qs.to(flat.device)), strict=True
             ):
                 yield k, f"p{q:g}", v.item()
-            per_unit = output.transpose(0, 1).reshape(output.shape[1], -1).double()  # (C, m)
-            moments = torch.stack([per_unit.mean(1), per_unit.var(1, unbiased=False)]).cpu()
+            moments = unit_moments(output)
             yield k, "mean", moments[0, j].item()
             yield k, "var", moments[1, j].item()
             first = self.first.setdefault(k, moments)
@@ -73,3 +141,22 @@ class ActivationProbe:
             yield k, "drift_mean", (moments[0, j] - first[0, j]).item()
             yield k, "drift_var", (moments[1, j] - first[1, j]).item()
             self.previous[k] = moments
+
+    def _lag_shifts(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
+        def moments() -> dict[str, dict[int, torch.Tensor]]:
+            return {
+                prefix: {
+                    k: unit_moments(o) for k, o in capture(ctx.model, ctx.probe_x, site).items()
+                }
+                for prefix, site in LAG_SITES.items()
+            }
+
+        before = moments()
+        with preserved_state(ctx.model):
+            replay_sgd(ctx, self.settings.lag)
+            after = moments()
+        set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
+        for prefix in LAG_SITES:
+            for k in sorted(before[prefix]):
+                for metric, value in lag_shifts(before[prefix][k], after[prefix][k]).items():
+                    yield k, f"{prefix}_{metric}", value

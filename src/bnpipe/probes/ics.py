@@ -7,8 +7,11 @@ with W^{t+1} the real SGD update of step t (same batch, same noise, same lr). Me
 layer: l2 = ||G - G'||, cos = cos(G, G'), rel_l2 = ||G - G'|| / ||G||.
 
 Layers are the model's `stages()`: VGG's 13 conv blocks (conv, normalization parameters)
-and the classifier; the DLN's 25 blocks. W_i is all of stage i's parameters for VGG and the
-matrix alone for the DLN (PROTOCOL.md); "update" moves every parameter of stages < i.
+and the classifier; the DLN's 25 blocks. W_i is the layer's weight (the conv kernel, the
+DLN's matrix, the classifier's matrix) in every variant, so BN and standard are compared
+on the same parameter set: gamma and beta exist only with a normalization and their
+gradients could only add to its ||G - G'||. They are reported apart, as affine_l2,
+affine_cos and affine_rel_l2. "Update" moves every parameter of stages < i.
 
 Cost. The definition asks for one forward-backward per layer (`ics_reference`). Here the
 work is shared: one forward pass with the updated parameters gives every stage's input
@@ -25,7 +28,6 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from bnpipe.models.dln import DLN
 from bnpipe.probes import SnapshotContext
 from bnpipe.probes.replay import StepReplay, Tensors, flat
 
@@ -38,12 +40,21 @@ def stage_parameters(model: nn.Module) -> list[list[str]]:
 
 
 def measured_parameters(model: nn.Module) -> list[list[str]]:
-    """Per layer, the names of the parameters W_i whose gradient is compared: the whole
-    stage for VGG, the matrix alone for the DLN (its '.layer.weight')."""
-    stages = stage_parameters(model)
-    if isinstance(model, DLN):
-        return [[n for n in names if n.endswith(".layer.weight")] for names in stages]
-    return stages
+    """Per layer, the name of W_i, the weight whose gradient is compared (same in every
+    variant): the stage's weight that is not a normalization parameter."""
+    return [
+        [n for n in names if n.endswith("weight") and not _is_affine(n)]
+        for names in stage_parameters(model)
+    ]
+
+
+def affine_parameters(model: nn.Module) -> list[list[str]]:
+    """Per layer, the normalization's gamma and beta (empty for `standard`)."""
+    return [[n for n in names if _is_affine(n)] for names in stage_parameters(model)]
+
+
+def _is_affine(name: str) -> bool:
+    return ".norm." in name
 
 
 def ics_metrics(g: torch.Tensor, g_prime: torch.Tensor) -> dict[str, float]:
@@ -54,10 +65,15 @@ def ics_metrics(g: torch.Tensor, g_prime: torch.Tensor) -> dict[str, float]:
     return {"l2": diff, "cos": cos, "rel_l2": diff / norm_g if norm_g > 0 else math.nan}
 
 
-def ics_gradients(replay: StepReplay) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per layer, (G_i, G'_i) as flat fp64 vectors, by the shared-prefix method above."""
+def ics_gradients(
+    replay: StepReplay, affine: bool = False
+) -> list[tuple[torch.Tensor, torch.Tensor]] | tuple[list, list]:
+    """Per layer, (G_i, G'_i) of the weight W_i as flat fp64 vectors, by the shared-prefix
+    method above. With `affine`, also the same pairs for the normalization's gamma and beta
+    (empty vectors where there are none), from the same passes: returns (weights, affine)."""
     model = replay.model
-    stages, measured = model.stages(), measured_parameters(model)
+    stages = model.stages()
+    sets = [measured_parameters(model)] + ([affine_parameters(model)] if affine else [])
     named = dict(model.named_parameters())
     new = replay.updated()
     # Every stage's input under the updated earlier stages. The model's own parameters take
@@ -74,15 +90,24 @@ def ics_gradients(replay: StepReplay) -> list[tuple[torch.Tensor, torch.Tensor]]
         with torch.no_grad():
             for name, p in named.items():
                 p.copy_(old[name])
-    pairs = []
+    pairs: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in sets]
     for i, h in enumerate(inputs):
         out = h
         for stage in stages[i:]:  # old parameters from stage i on
             out = stage(out)
-        wanted = [named[n] for n in measured[i]]
-        g_prime = torch.autograd.grad(replay.loss_fn(out, replay.y), wanted)
-        pairs.append((flat([replay.grad0[n] for n in measured[i]]), flat(list(g_prime))))
-    return pairs
+        names = [n for layers in sets for n in layers[i]]
+        g_prime = dict(
+            zip(
+                names,
+                torch.autograd.grad(replay.loss_fn(out, replay.y), [named[n] for n in names]),
+                strict=True,
+            )
+        )
+        for found, layers in zip(pairs, sets, strict=True):
+            found.append(
+                (flat([replay.grad0[n] for n in layers[i]]), flat([g_prime[n] for n in layers[i]]))
+            )
+    return (pairs[0], pairs[1]) if affine else pairs[0]
 
 
 def ics_reference(replay: StepReplay) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -110,7 +135,14 @@ class ICSProbe:
         self.reference = reference
 
     def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
-        method = ics_reference if self.reference else ics_gradients
-        for layer, (g, g_prime) in enumerate(method(ctx.replay), start=1):
+        if self.reference:
+            weights, affine = ics_reference(ctx.replay), []
+        else:
+            weights, affine = ics_gradients(ctx.replay, affine=True)
+        for layer, (g, g_prime) in enumerate(weights, start=1):
             for metric, value in ics_metrics(g, g_prime).items():
                 yield layer, metric, value
+        for layer, (g, g_prime) in enumerate(affine, start=1):
+            if g.numel():  # gamma and beta, apart from W_i
+                for metric, value in ics_metrics(g, g_prime).items():
+                    yield layer, f"affine_{metric}", value

@@ -127,5 +127,7 @@ def gaussian_like(params: Tensors, seed: int, step: int, purpose: str) -> Tensor
 
 def flat(tensors: Tensors | list[torch.Tensor]) -> torch.Tensor:
     """Concatenate into one fp64 vector (norms and dot products over many tensors)."""
-    values = tensors.values() if isinstance(tensors, dict) else tensors
+    values = list(tensors.values() if isinstance(tensors, dict) else tensors)
+    if not values:
+        return torch.zeros(0, dtype=torch.float64)
     return torch.cat([t.reshape(-1).double() for t in values])

@@ -1,20 +1,27 @@
 """Theorem 4.1 on trained BatchNorm layers.
 
 For a BN layer with input y (the conv or matrix output) and output z = gamma * yhat + beta,
-per unit j over its m values (batch, and h, w for convs), with g = dL/dz_j and sigma_j the
-biased batch std of y_j:
+per unit j over its m values (batch, and h, w for convs), with g = dL/dz_j, sigma_j^2 the
+biased batch variance of y_j and eps the layer's epsilon:
+  yhat = (y - mu) / sqrt(sigma^2 + eps)   (what the layer computes)
+  r    = sigma^2 / (sigma^2 + eps)        (= ||yhat||^2 / m)
+  ||dL/dy_j||^2 = gamma^2 / (sigma^2 + eps) * (||g||^2 - <1,g>^2/m - (2 - r) <g,yhat>^2/m)
+This eps-exact form is an identity (dL/dy = gamma/s (g - mean g - yhat <g,yhat>/m) with
+s^2 = sigma^2 + eps, expanded); at eps = 0 it is the paper's, with 1/m on the last term
+(the paper prints 1/sqrt(m)). Being an identity it is a sanity check, not a test of data.
+The claim's empirical content is the gradient-reduction factor on trained layers:
+  reduction_j = ||dL/dy_j||^2 / ||g||^2
+              = gamma^2/(sigma^2+eps) * (1 - (<1,g>^2/m + (2-r)<g,yhat>^2/m) / ||g||^2)
+below 1 when BN shrinks the gradient that reaches y.
 
-  ||dL/dy_j||^2 = (gamma_j^2 / sigma_j^2) * (||g||^2 - (1/m) <1, g>^2 - (1/m) <g, yhat_j>^2)
-
-(PROTOCOL.md: the paper prints 1/sqrt(m) on the last term; the proof gives 1/m.) The left
-side comes from autograd through the real layer on step t's batch (fp32, with the layer's
-eps); the right side from y and g in fp64. With eps > 0 the layer divides by
-sqrt(sigma^2 + eps), so the two sides differ by a relative O(eps / sigma^2) beside fp32
-round-off; as eps -> 0 the identity is exact (tests/test_probe_math.py).
+The left side comes from autograd through the real layer on step t's batch (fp32); the
+right side from y and g in fp64.
 
 Rows per BN layer (numbered as the paper's layers): lhs, rhs (sums over units), rel_diff
-(max over units of |lhs_j - rhs_j| / lhs_j), rhs_printed and rel_diff_printed (1/sqrt(m)),
-and the parts of the right side: g_sq, mean_term, proj_term (sums over units), units.
+(max over units of |lhs_j - rhs_j| / lhs_j, eps-exact form), rel_diff_eps_free (the form
+without eps: its gap is about eps / sigma^2), rel_diff_printed (eps-free, 1/sqrt(m)),
+reduction_median (median over units of reduction_j), log_reduction_median (its natural
+log), the parts of the right side g_sq, mean_term, proj_term (sums over units), units.
 """
 
 from __future__ import annotations
@@ -44,25 +51,34 @@ def _per_unit(t: torch.Tensor) -> torch.Tensor:
 
 
 def theorem41_sides(
-    y: torch.Tensor, g: torch.Tensor, grad_y: torch.Tensor, gamma: torch.Tensor
+    y: torch.Tensor, g: torch.Tensor, grad_y: torch.Tensor, gamma: torch.Tensor, eps: float
 ) -> dict[str, torch.Tensor]:
-    """Both sides per unit, from the layer input y, g = dL/dz and dL/dy (same shape as y)."""
+    """Per unit: both sides and the reduction factor, from the layer input y, g = dL/dz,
+    dL/dy (same shape as y), gamma (C,) and the layer's eps."""
     y, g, grad_y = _per_unit(y), _per_unit(g), _per_unit(grad_y)
     m = y.shape[1]
     mean, var = y.mean(1, keepdim=True), y.var(1, unbiased=False, keepdim=True)
-    yhat = (y - mean) / var.sqrt()
-    gain = gamma.double() ** 2 / var.squeeze(1)
+    gamma_sq = gamma.double() ** 2
     g_sq = g.pow(2).sum(1)
     mean_term = g.sum(1) ** 2 / m
-    dot = (g * yhat).sum(1) ** 2
+    # the layer's own yhat and gain (with eps), and the eps-free ones of the paper
+    yhat = (y - mean) / (var + eps).sqrt()
+    r = (var / (var + eps)).squeeze(1)
+    proj = (g * yhat).sum(1) ** 2 / m
+    rhs = gamma_sq / (var.squeeze(1) + eps) * (g_sq - mean_term - (2 - r) * proj)
+    yhat0 = (y - mean) / var.sqrt()
+    proj0 = (g * yhat0).sum(1) ** 2
+    gain0 = gamma_sq / var.squeeze(1)
     return {
         "lhs": grad_y.pow(2).sum(1),
-        "rhs": gain * (g_sq - mean_term - dot / m),
-        "rhs_printed": gain * (g_sq - mean_term - dot / math.sqrt(m)),
+        "rhs": rhs,
+        "rhs_eps_free": gain0 * (g_sq - mean_term - proj0 / m),
+        "rhs_printed": gain0 * (g_sq - mean_term - proj0 / math.sqrt(m)),
+        "reduction": rhs / g_sq,
         "g_sq": g_sq,
         "mean_term": mean_term,
-        "proj_term": dot / m,
-        "live": var.squeeze(1) > 0,  # a constant unit has no yhat: left out
+        "proj_term": proj,
+        "live": (var.squeeze(1) > 0) & (g_sq > 0),  # a constant unit has no yhat: left out
     }
 
 
@@ -91,14 +107,18 @@ class Theorem41Probe:
         grads = torch.autograd.grad(loss, [t for k, _ in layers for t in captured[k]])
         for n, (k, bn) in enumerate(layers):
             grad_y, g = grads[2 * n], grads[2 * n + 1]
-            sides = theorem41_sides(captured[k][0].detach(), g, grad_y, bn.weight.detach())
+            sides = theorem41_sides(captured[k][0].detach(), g, grad_y, bn.weight.detach(), bn.eps)
             live = sides.pop("live")
             s = {name: v[live] for name, v in sides.items()}
             yield k, "lhs", s["lhs"].sum().item()
             yield k, "rhs", s["rhs"].sum().item()
             yield k, "rel_diff", _max_rel(s["lhs"], s["rhs"])
-            yield k, "rhs_printed", s["rhs_printed"].sum().item()
+            yield k, "rel_diff_eps_free", _max_rel(s["lhs"], s["rhs_eps_free"])
             yield k, "rel_diff_printed", _max_rel(s["lhs"], s["rhs_printed"])
+            if s["reduction"].numel():
+                median = s["reduction"].median().item()
+                yield k, "reduction_median", median
+                yield k, "log_reduction_median", math.log(median) if median > 0 else -math.inf
             for part in ("g_sq", "mean_term", "proj_term"):
                 yield k, part, s[part].sum().item()
             yield k, "units", float(live.sum().item())
