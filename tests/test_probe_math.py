@@ -13,7 +13,13 @@ from bnpipe.models.dln import DLN
 from bnpipe.params import RunSpec, SharpnessParams, load_params
 from bnpipe.probes import SnapshotContext, make_probes
 from bnpipe.probes.curvature import SharpnessProbe, power_iteration, top_eigenvalue
-from bnpipe.probes.ics import ics_gradients, ics_metrics, ics_reference
+from bnpipe.probes.ics import (
+    affine_parameters,
+    ics_gradients,
+    ics_metrics,
+    ics_reference,
+    measured_parameters,
+)
 from bnpipe.probes.landscape import LandscapeProbe, along, random_direction
 from bnpipe.probes.replay import StepReplay, flat, frozen_stats
 from bnpipe.probes.state import preserved_state
@@ -39,6 +45,36 @@ def _vgg_replay(variant: str, lr: float = 0.1) -> StepReplay:
 
 
 # --- ICS ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["vgg", "dln"])
+def test_ics_compares_the_same_parameter_set_in_every_variant(model):
+    """W_i is the layer's weight alone, with or without a normalization: gamma and beta
+    (which only a normalized network has) are kept apart."""
+    params = load_params(raw_params("smoke"))
+    lr = 0.1 if model == "vgg" else 1e-6
+    names = {}
+    for variant in ("standard", "batchnorm", "l1"):
+        net = build_model(RunSpec(model, variant, lr, 0), params)
+        names[variant] = measured_parameters(net)
+        affine = affine_parameters(net)
+        assert all(not layer for layer in affine) == (variant == "standard")
+    assert names["standard"] == names["batchnorm"] == names["l1"]
+    assert all(len(layer) == 1 and layer[0].endswith("weight") for layer in names["standard"])
+
+
+def test_ics_of_gamma_and_beta_comes_from_the_same_passes():
+    replay = _vgg_replay("batchnorm")
+    with frozen_stats(replay.model):
+        weights, affine = ics_gradients(replay, affine=True)
+        alone = ics_gradients(replay)
+    for (g, gp), (h, hp) in zip(weights, alone, strict=True):
+        assert torch.equal(g, h) and torch.equal(gp, hp)
+    norms = [n for n, _ in replay.model.named_parameters() if ".norm." in n]
+    assert sum(g.numel() for g, _ in affine) == sum(
+        p.numel() for n, p in replay.model.named_parameters() if n in norms
+    )
+    assert affine[-1][0].numel() == 0  # the classifier has no normalization
 
 
 @pytest.mark.parametrize("variant", ["standard", "batchnorm", "noisy_batchnorm", "l2"])

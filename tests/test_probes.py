@@ -63,3 +63,50 @@ def test_moment_shifts_are_differences_between_consecutive_snapshots():
     assert second[(2, "shift_mean")] == 0.0  # earlier layers did not move
     third = {(k, m): v for k, m, v in probe.measure(ctx)}
     assert third[(3, "shift_mean")] == 0.0 and third[(3, "drift_mean")] == second[(3, "drift_mean")]
+
+
+def test_lag_shift_compares_the_next_layers_input_alike_with_and_without_bn():
+    """A BN network whose next-layer inputs equal a plain network's, at t and after an
+    equivalent change, gets the same shift: the measure sees what the next layer sees,
+    not BN's own output (whose batch moments are beta and ~gamma^2 by construction)."""
+    from bnpipe.probes.activations import capture, lag_shifts, unit_moments
+
+    stack = [4, "M", 4, "M", "M", "M", "M"]  # five pools: 32x32 -> 1x1
+    plain = VGG(stack, 1.0, "standard", seed=0)
+    bn = VGG(stack, 1.0, "batchnorm", seed=0)  # same conv weights: BN draws nothing
+    x = torch.randn(32, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    # make BN the identity on this batch: gamma = sqrt(var + eps), beta = mean, per layer
+    with torch.no_grad():
+        h = x
+        for k in range(2):
+            y = plain.blocks[k].layer(h)
+            norm = bn.blocks[k].norm
+            mean, var = y.mean((0, 2, 3)), y.var((0, 2, 3), unbiased=False)
+            norm.weight.copy_((var + norm.eps).sqrt())
+            norm.bias.copy_(mean)
+            h = plain.features[2 * k + 1](plain.blocks[k](h))
+
+    def moments(model):
+        return {k: unit_moments(o) for k, o in capture(model, x, "block").items()}
+
+    before_plain, before_bn = moments(plain), moments(bn)
+    for k in (1, 2):
+        torch.testing.assert_close(before_plain[k], before_bn[k], rtol=1e-4, atol=1e-5)
+    with torch.no_grad():  # layer 1's output becomes 1.5 y + 0.3 in both networks
+        plain.blocks[0].layer.weight *= 1.5
+        plain.blocks[0].layer.bias.mul_(1.5).add_(0.3)
+        norm = bn.blocks[0].norm
+        norm.weight *= 1.5
+        norm.bias.mul_(1.5).add_(0.3)
+    after_plain, after_bn = moments(plain), moments(bn)
+    shift = {
+        k: (lag_shifts(before_plain[k], after_plain[k]), lag_shifts(before_bn[k], after_bn[k]))
+        for k in (1, 2)
+    }
+    s_plain, s_bn = shift[1]  # layer 1's output moved alike in both: the same shift
+    assert s_plain["lag_shift"] > 0.05
+    for metric in s_plain:
+        assert s_bn[metric] == pytest.approx(s_plain[metric], rel=1e-3)
+    # layer 2's input: BN re-standardizes its conv output, the plain network passes the
+    # change on; BN is lower here because it really is more stable, and the measure says so
+    assert shift[2][1]["lag_shift"] < 0.5 * shift[2][0]["lag_shift"]

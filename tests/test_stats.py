@@ -1,84 +1,128 @@
+"""Intervals cover at their level at the seed counts we run (3, 5, 10), by simulation."""
+
 import numpy as np
 import pytest
 
-from bnpipe.stats import bootstrap_curve, bootstrap_difference, bootstrap_mean, rank_correlation
+from bnpipe.stats import (
+    difference,
+    holm,
+    mean_curve,
+    mean_interval,
+    paired_difference,
+    welch_difference,
+    within_strata_spearman,
+)
+
+SIMULATIONS = 4000  # per cell: a 95% coverage has a standard error of 0.34 points
+SKEWED = {  # (draw(rng, shape), true mean)
+    "normal": (lambda rng, shape: rng.normal(2.0, 1.0, shape), 2.0),
+    "lognormal": (lambda rng, shape: rng.lognormal(0.0, 0.25, shape), np.exp(0.25**2 / 2)),
+    "gamma4": (lambda rng, shape: rng.gamma(4.0, 1.0, shape), 4.0),
+}
 
 
-def test_interval_covers_a_known_mean_at_about_the_nominal_rate():
-    rng = np.random.default_rng(123)
-    trials, hits = 300, 0
-    for _ in range(trials):
-        sample = rng.normal(loc=0.8, scale=0.05, size=12)
-        ci = bootstrap_mean(sample, confidence=0.9, n_resamples=999)
-        hits += ci.lo <= 0.8 <= ci.hi
-    # Bootstrap intervals under-cover slightly at n = 12; 300 trials: sd of rate ~ 0.017.
-    assert 0.80 <= hits / trials <= 0.96
+def _coverage(intervals, truth) -> float:
+    return np.mean([i.lo < truth < i.hi for i in intervals])
 
 
-def test_edge_cases_are_explicit():
-    assert bootstrap_mean([]).method == "none"
-    one = bootstrap_mean([0.7, float("nan")])
-    assert one.n == 1 and one.mean == 0.7 and np.isnan(one.lo)
-    same = bootstrap_mean([0.5, 0.5, 0.5])
-    assert (same.lo, same.hi, same.method) == (0.5, 0.5, "degenerate")
-    ci = bootstrap_mean([0.1, 0.2, 0.4, 0.3])
-    assert ci.lo < ci.mean < ci.hi and ci.method == "BCa"
+@pytest.mark.parametrize("n", [3, 5, 10])
+@pytest.mark.parametrize("shape", list(SKEWED))
+def test_mean_interval_covers_within_two_points(n, shape):
+    draw, truth = SKEWED[shape]
+    x = draw(np.random.default_rng(n), (SIMULATIONS, n))
+    coverage = _coverage([mean_interval(row) for row in x], truth)
+    assert abs(coverage - 0.95) < 0.02, coverage
+    _, lo, hi, _, _ = mean_curve(x.T)  # the vectorized form: the same intervals
+    assert lo[0] == pytest.approx(mean_interval(x[0]).lo) and hi[7] == pytest.approx(
+        mean_interval(x[7]).hi
+    )
 
 
-def test_curve_bands_bracket_the_mean_per_point():
+@pytest.mark.parametrize("n", [3, 5, 10])
+@pytest.mark.parametrize("shape", list(SKEWED))
+def test_paired_and_welch_differences_cover_within_two_points(n, shape):
+    draw, _ = SKEWED[shape]
+    rng = np.random.default_rng(100 + n)
+    shared = draw(rng, (SIMULATIONS, n))  # the seed's own effect, common to both variants
+    a = shared + draw(rng, (SIMULATIONS, n)) + 0.7  # true difference 0.7
+    b = shared + draw(rng, (SIMULATIONS, n))
+    paired = _coverage([paired_difference(x, y) for x, y in zip(a, b, strict=True)], 0.7)
+    welch = _coverage([welch_difference(x, y) for x, y in zip(a, b, strict=True)], 0.7)
+    assert abs(paired - 0.95) < 0.02, paired
+    # Welch ignores the pairing: it may only over-cover (the shared part adds to its variance)
+    assert 0.93 < welch <= 0.995, welch
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_log_ratio_covers_within_two_points(n):
+    """Ratios are compared as differences of logs: lognormal per-run values."""
+    rng = np.random.default_rng(200 + n)
+    a = rng.lognormal(np.log(3.0), 0.8, (SIMULATIONS, n))
+    b = rng.lognormal(np.log(1.5), 0.5, (SIMULATIONS, n))
+    coverage = _coverage(
+        [welch_difference(np.log(x), np.log(y)) for x, y in zip(a, b, strict=True)], np.log(2.0)
+    )
+    assert abs(coverage - 0.95) < 0.02, coverage
+
+
+def test_too_few_seeds_or_no_spread_is_insufficient_with_a_reason():
+    assert mean_interval([1.0, 2.0]).method == "insufficient"
+    assert "2 seed(s)" in mean_interval([1.0, 2.0]).reason
+    flat = welch_difference([0.1, 0.1, 0.1], [0.1, 0.1, 0.1])
+    assert flat.method == "insufficient" and "no spread" in flat.reason
+    stuck = paired_difference([0.1, 0.1, 0.1], [0.3, 0.3, 0.3])  # a constant difference
+    assert stuck.method == "insufficient"
+    assert mean_interval([1.0, np.nan, 2.0, np.inf]).n == 2
+    ok = mean_interval([1.0, 2.0, 4.0])
+    assert ok.method == "t" and ok.lo < 7 / 3 < ok.hi
+
+
+def test_difference_pairs_by_seed_where_it_can():
+    a = {0: 1.0, 1: 2.0, 2: 3.5, 3: 9.0}
+    b = {0: 0.5, 1: 1.4, 2: 3.2}
+    paired = difference(a, b)
+    assert paired.method == "paired t" and paired.n == 3
+    assert paired.estimate == pytest.approx(np.mean([0.5, 0.6, 0.3]))
+    assert difference(a, {0: 0.5, 5: 1.0, 6: 2.0}).method == "Welch t"
+
+
+def test_holm_adjusts_and_steps_down():
+    adjusted, levels = holm([0.01, 0.04, 0.03], alpha=0.05)
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06])
+    # 0.01 at 0.05/3 passes, 0.03 at 0.05/2 fails: it and 0.04 are shown at that level
+    assert levels == pytest.approx([1 - 0.05 / 3, 1 - 0.05 / 2, 1 - 0.05 / 2])
+    adjusted, _ = holm([0.2, np.nan])
+    assert adjusted[0] == pytest.approx(0.2) and np.isnan(adjusted[1])
+
+
+def test_interval_at_another_level_widens_and_gives_its_p_value():
+    i = mean_interval([1.0, 2.0, 3.0, 4.0])
+    wide = i.at(0.99)
+    assert wide.lo < i.lo and wide.hi > i.hi and wide.estimate == i.estimate
+    assert i.p_value(i.lo) == pytest.approx(0.05)
+
+
+def test_within_strata_spearman_removes_simpsons_paradox_and_covers():
+    """Across strata the means anti-correlate; within them x and y rise together."""
     rng = np.random.default_rng(0)
-    m = rng.normal(size=(5, 7)) + np.arange(7)
-    m[:, 0] = 2.0  # no spread: a zero-width band
-    m[0, 5:] = np.nan  # seed 0 diverged after point 4: it drops out there only
-    mean, lo, hi, n, method = bootstrap_curve(m)
-    assert np.allclose(mean[:5], m[:, :5].mean(0)) and np.allclose(mean[5:], m[1:, 5:].mean(0))
-    assert n.tolist() == [5] * 5 + [4] * 2
-    assert lo[0] == hi[0] == 2.0 and method[0] == "degenerate"
-    assert set(method[1:]) <= {"BCa", "percentile"}
-    assert np.all(lo[1:] < mean[1:]) and np.all(mean[1:] < hi[1:])
-    one = bootstrap_curve(np.array([[1.0, np.nan], [np.nan, np.nan]]))
-    assert one[0][0] == 1.0 and np.isnan(one[1][0]) and np.isnan(one[0][1])
-
-
-def test_difference_interval_covers_a_known_difference_at_about_the_nominal_rate():
-    rng = np.random.default_rng(7)
-    trials, hits = 300, 0
-    for _ in range(trials):
-        a, b = rng.normal(0.83, 0.02, size=12), rng.normal(0.80, 0.03, size=12)
-        ci = bootstrap_difference(a, b, confidence=0.9, n_resamples=999)
-        hits += ci.lo <= 0.03 <= ci.hi
-    # Bootstrap intervals under-cover a little at n = 12 (for 0.90, 0.84 at n = 8 and 0.86
-    # at n = 20 measured over 400 trials); 300 trials: sd of the rate ~ 0.02.
-    assert 0.80 <= hits / trials <= 0.96
-
-
-def test_relative_difference_and_its_edge_cases():
-    ci = bootstrap_difference([2.0, 2.2, 1.8], [1.0, 1.1, 0.9], relative=True, n_resamples=999)
-    assert ci.mean == pytest.approx(1.0) and ci.lo < 1.0 < ci.hi
-    assert bootstrap_difference([1.0], [2.0, 3.0]).method == "none"  # one seed: no interval
-    assert np.isnan(bootstrap_difference([], [1.0, 2.0]).mean)
-    flat = bootstrap_difference([1.0, 1.0], [0.5, 0.5])
-    assert (flat.lo, flat.hi, flat.method) == (0.5, 0.5, "degenerate")
-    nan = bootstrap_difference([1.0, 2.0, np.nan], [0.0, 1.0, np.inf], n_resamples=999)
-    assert nan.n == 2 and nan.mean == pytest.approx(1.0)  # NaN/Inf never enter
-
-
-def test_rank_correlation_on_constructed_cases():
-    x = np.arange(12.0)
-    assert rank_correlation(x, x**3).mean == 1.0  # monotone: rho 1, every resample too
-    down = rank_correlation(x, -np.exp(x))
-    assert (down.mean, down.lo, down.hi) == (-1.0, -1.0, -1.0)
-    # Bivariate normal with r = 0.6: Spearman's rho is (6 / pi) asin(r / 2) = 0.5824.
-    rng = np.random.default_rng(3)
-    truth = 6 / np.pi * np.arcsin(0.3)
-    cov = [[1, 0.6], [0.6, 1]]
-    trials, hits, estimates = 150, 0, []
-    for _ in range(trials):
-        sample = rng.multivariate_normal([0, 0], cov, size=60)
-        ci = rank_correlation(sample[:, 0], sample[:, 1], confidence=0.9, n_resamples=999)
-        hits += ci.lo <= truth <= ci.hi
-        estimates.append(ci.mean)
-    assert abs(np.mean(estimates) - truth) < 0.03
-    assert 0.80 <= hits / trials <= 0.97
-    few = rank_correlation([1, 2, 3], [3, 1, 2])
-    assert few.method == "none" and np.isnan(few.lo)
+    strata = np.repeat(np.arange(6), 5)
+    shift = strata * 10.0
+    x = shift + rng.normal(0, 1, 30)
+    y = -shift + x - shift + rng.normal(0, 0.5, 30)  # within a stratum y ~ x
+    i = within_strata_spearman(x, y, strata)
+    assert i.lo > 0.5 and i.method == "stratified bootstrap"
+    assert np.corrcoef(x, y)[0, 1] < 0  # the pooled correlation points the wrong way
+    # coverage of the bootstrap at 36 runs in 12 strata of 3 (as a 3-seed grid gives)
+    truth_x = rng.normal(0, 1, 199998)
+    truth_y = 0.5 * truth_x + rng.normal(0, np.sqrt(0.75), 199998)
+    strata = np.repeat(np.arange(12), 3)
+    big = np.repeat(np.arange(len(truth_x) // 3), 3)
+    truth = within_strata_spearman(truth_x, truth_y, big, n_resamples=2).estimate
+    hits = []
+    for k in range(300):
+        r = np.random.default_rng(1000 + k)
+        xs = r.normal(0, 1, 36) + strata
+        ys = 0.5 * (xs - strata) + r.normal(0, np.sqrt(0.75), 36) - strata
+        ci = within_strata_spearman(xs, ys, strata, n_resamples=499)
+        hits.append(ci.lo < truth < ci.hi)
+    assert 0.88 < np.mean(hits) <= 0.99, np.mean(hits)

@@ -161,3 +161,41 @@ def test_the_lag_shift_replay_is_training_itself(setup):
     final = torch.load(root / "lag" / "final.pt")
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.detach(), final[name], rtol=0, atol=0, msg=name)
+
+
+def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
+    """At the final state, noisy BN with its noise off is plain BN with the same weights:
+    the re-estimated statistics and the test accuracy must be the same for both."""
+    from bnpipe.models import noise_layers, set_step
+    from bnpipe.probes import SnapshotContext
+    from bnpipe.probes.clean_stats import CleanStatsProbe
+    from bnpipe.tasks import make_task
+
+    root, params = setup
+    noisy_spec = params.run("vgg-noisy_batchnorm-lr0.1-s0")
+    if not (root / "lag" / "final.pt").exists():
+        _run(setup, "lag", spec=noisy_spec)
+    final = torch.load(root / "lag" / "final.pt")
+    results = {}
+    for variant in ("noisy_batchnorm", "batchnorm"):
+        spec = RunSpec("vgg", variant, 0.1, 0)
+        task = make_task(spec, params, root / "prepared.npz", "cpu")
+        model = build_model(spec, params)
+        # noisy BN's norm is Sequential(BN, noise): the same BN under one more name level
+        state = (
+            final
+            if variant == "noisy_batchnorm"
+            else {k.replace(".norm.0.", ".norm."): v for k, v in final.items()}
+        )
+        model.load_state_dict(state)
+        set_step(noise_layers(model), params.train.steps)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        x, y = task.probe_batch(8)
+        ctx = SnapshotContext(spec, params, params.train.steps, model, x, y, task)
+        results[variant] = dict(((m, v) for _, m, v in CleanStatsProbe(4).measure(ctx)))
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        assert all(layer.active for layer in noise_layers(model))
+        earlier = SnapshotContext(spec, params, 3, model, x, y, task)
+        assert list(CleanStatsProbe(4).measure(earlier)) == []  # the final state only
+    assert results["noisy_batchnorm"] == results["batchnorm"]
+    assert 0 <= results["batchnorm"]["test_acc_clean_stats"] <= 1

@@ -242,34 +242,39 @@ class AnalyzeParams:
     n_resamples: int
     final_window: int
     acc_thresholds: tuple[float, ...]
-    margin: float
-    theorem_tolerance: float
-    early_fraction: float
+    min_seeds: int
+    margin_points: float
+    ratio_margin: float
+    cos_margin: float
+    chance_margin: float
+    smooth_fraction: float
+    final_fraction: float
+    windows: Mapping[str, tuple[float, ...]]
 
     def check(self, where: str) -> None:
         if not 0 < self.confidence < 1:
             raise ParamsError(f"analyze.confidence: must be in (0, 1), got {self.confidence}")
         _at_least(self.n_resamples, 99, "analyze.n_resamples")
         _at_least(self.final_window, 1, "analyze.final_window")
+        _at_least(self.min_seeds, 2, "analyze.min_seeds")
         for t in self.acc_thresholds:
             if not 0 < t <= 1:
                 raise ParamsError(f"analyze.acc_thresholds: {t} is not in (0, 1]")
-        for key in ("margin", "early_fraction"):
+        for key in ("margin_points", "chance_margin"):
+            if not getattr(self, key) > 0:
+                raise ParamsError(f"analyze.{key}: must be > 0, got {getattr(self, key)}")
+        if not self.ratio_margin > 1:
+            raise ParamsError(f"analyze.ratio_margin: must be > 1, got {self.ratio_margin}")
+        for key in ("cos_margin", "smooth_fraction", "final_fraction"):
             if not 0 < getattr(self, key) < 1:
                 raise ParamsError(f"analyze.{key}: must be in (0, 1), got {getattr(self, key)}")
-        if not self.theorem_tolerance > 0:
-            raise ParamsError(
-                f"analyze.theorem_tolerance: must be > 0, got {self.theorem_tolerance}"
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class ReportParams:
-    activation_layers: tuple[int, ...]
-
-    def check(self, where: str) -> None:
-        for layer in self.activation_layers:
-            _at_least(layer, 1, "report.activation_layers")
+        for name in ("early", "late", "all"):
+            bounds = self.windows.get(name)
+            if bounds is None or len(bounds) != 2 or not 0 <= bounds[0] < bounds[1] <= 1:
+                raise ParamsError(
+                    f"analyze.windows.{name}: expected [lo, hi] fractions of the run's steps "
+                    f"with 0 <= lo < hi <= 1, got {bounds}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,13 +303,6 @@ class Params:
     train: TrainParams
     probe: ProbeParams
     analyze: AnalyzeParams
-    report: ReportParams
-
-    def check(self, where: str) -> None:
-        n_layers = sum(1 for item in self.vgg.stack if item != "M")
-        for layer in (*self.report.activation_layers,):
-            if layer > n_layers:
-                raise ParamsError(f"report.activation_layers: layer {layer} > {n_layers} convs")
 
     def runs(self) -> list[RunSpec]:
         g = self.grid
@@ -372,14 +370,12 @@ def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Param
         raise ParamsError(f"scale: {scale!r} is not one of {SCALES}")
     if scale not in scales:
         raise ParamsError(f"scales.{scale}: no preset for the selected scale")
-    _build(Params, raw, "").check("")  # the protocol itself must be whole and valid
+    _build(Params, raw, "")  # the protocol itself must be whole and valid
     for name in scales:
         if name not in SCALES:
             raise ParamsError(f"scales.{name}: unknown scale (allowed: {SCALES})")
         _merge(raw, scales[name] or {}, f"scales.{name}", apply=(name == scale))
-    params = _build(Params, raw, "")
-    params.check("")
-    return params
+    return _build(Params, raw, "")
 
 
 # --- generic, type-driven construction --------------------------------------------------
@@ -414,7 +410,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             raise ParamsError(f"{key}: missing")
         values[name] = _convert(hints[name], raw[name], key)
     obj = cls(**values)
-    if hasattr(obj, "check") and cls is not Params:
+    if hasattr(obj, "check"):
         obj.check(where)
     return obj
 

@@ -24,7 +24,7 @@ rule analyze:
         ENV
     params:
         args=ARGS,
-        digest=P.digest("analyze", "grid", "report"),
+        digest=P.digest("analyze", "grid"),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
     shell:
         "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs}"

@@ -1,0 +1,41 @@
+"""The seven claims of the paper, one module each, registered in CLAIMS.
+
+A claim module holds: NUMBER, TITLE, PAPER (the paper's statement), `judge(context)` ->
+(primary Outcome, secondary Outcomes), and `figures(inputs)` -> FigureSpecs; optionally
+`numbers(context)` -> extra numbers shown beside the tests (never part of the verdict).
+`judge_all` applies the verdict rule of bnpipe.claims.judging to each.
+"""
+
+from __future__ import annotations
+
+from bnpipe.claims import claim1, claim2, claim3, claim4, claim5, claim6, claim7
+from bnpipe.claims.context import Context
+from bnpipe.claims.judging import CLAIM_RULE, RULES, adjust_secondaries
+from bnpipe.params import Params
+from bnpipe.quantities import Evidence
+
+CLAIMS = [claim1, claim2, claim3, claim4, claim5, claim6, claim7]
+
+
+def judge_claim(module, context: Context) -> dict:
+    primary, secondaries = module.judge(context)
+    adjust_secondaries(secondaries, context.a.confidence)
+    numbers = module.numbers(context) if hasattr(module, "numbers") else []
+    return {
+        "claim": module.NUMBER,
+        "title": module.TITLE,
+        "paper": module.PAPER,
+        "verdict": primary.verdict,
+        "reason": primary.reason,
+        "primary": primary.as_dict(),
+        "secondaries": [o.as_dict() for o in secondaries],
+        "numbers": numbers,
+    }
+
+
+def judge_all(evidence: Evidence, params: Params) -> list[dict]:
+    context = Context(evidence, params)
+    return [judge_claim(module, context) for module in CLAIMS]
+
+
+__all__ = ["CLAIMS", "CLAIM_RULE", "RULES", "judge_all", "judge_claim"]

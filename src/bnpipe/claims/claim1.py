@@ -1,0 +1,58 @@
+"""Claim 1: BatchNorm trains faster and generalizes better (paper Fig. 1)."""
+
+from __future__ import annotations
+
+from bnpipe.claims.context import Context
+from bnpipe.claims.judging import Hypothesis, Outcome
+from bnpipe.figure_specs import FigureSpec, Inputs, accuracy_figure, have
+
+NUMBER = 1
+TITLE = "BatchNorm trains faster and generalizes better"
+PAPER = (
+    "VGG on CIFAR-10 at lr 0.1 and 0.5 (Fig. 1): 83% test accuracy with BN vs 80% without, "
+    "no augmentation, 15k steps."
+)
+PRIMARY_LR = 0.1
+LRS = (0.1, 0.5)  # Fig. 1
+
+
+def _accuracy(lr: float) -> Hypothesis:
+    return Hypothesis(
+        f"VGG lr {lr:g}: final test accuracy, BN - standard",
+        f"BN's final test accuracy minus standard's (VGG, lr {lr:g})",
+        "points",
+        "above",
+        0.0,
+    )
+
+
+def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
+    def bn_vs_std(h: Hypothesis, lr: float, quantity: str) -> Outcome:
+        return c.scalar(h, ("vgg", "batchnorm", lr), ("vgg", "standard", lr), quantity)
+
+    primary = bn_vs_std(_accuracy(PRIMARY_LR), PRIMARY_LR, "final_test_acc")
+    secondaries = [bn_vs_std(_accuracy(lr), lr, "final_test_acc") for lr in LRS[1:]]
+    for lr in LRS:
+        h = Hypothesis(
+            f"VGG lr {lr:g}: mean training accuracy over the run (speed), BN - standard",
+            f"BN's area under the training-accuracy curve minus standard's (VGG, lr {lr:g})",
+            "points",
+            "above",
+            0.0,
+        )
+        secondaries.append(bn_vs_std(h, lr, "train_acc_mean"))
+    return primary, secondaries
+
+
+def figures(x: Inputs) -> list[FigureSpec]:
+    if not have(x, "vgg", "standard", "batchnorm"):
+        return []
+    return [
+        accuracy_figure(
+            x,
+            "fig1_vgg_accuracy",
+            ("standard", "batchnorm"),
+            "Training and test accuracy (eval mode, full sets) of VGG with and without BN: "
+            "seed mean and 95% band over seeds, per lr (paper Fig. 1).",
+        )
+    ]

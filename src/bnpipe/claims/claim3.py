@@ -1,0 +1,128 @@
+"""Claim 3: noisy BatchNorm trains nearly as well as BatchNorm despite the least stable
+distributions (Algorithm 1; Fig. 8).
+
+Primary: training accuracy in training mode (the noisy network as it trains, mean over
+the last `final_fraction` of steps), noisy BN minus BN at lr 0.1, not lower by more
+than `margin_points`. Eval-mode accuracy is not used for it: evaluation turns the noise
+off while BN's running statistics were gathered with it.
+"""
+
+from __future__ import annotations
+
+from bnpipe.claims.context import Context
+from bnpipe.claims.judging import Hypothesis, Outcome
+from bnpipe.figure_specs import (
+    FigureSpec,
+    Inputs,
+    accuracy_figure,
+    bands_figure,
+    have,
+    probe_figure,
+)
+from bnpipe.figures import Panel
+
+NUMBER = 3
+TITLE = "Noisy BatchNorm trains nearly as well as BatchNorm despite the least stable distributions"
+PAPER = (
+    "BN with injected, time-varying covariate shift (Algorithm 1) trains almost as well as "
+    "BN and better than standard, while its layer inputs move the most (layers #2, #9, "
+    "#13; moment shifts, Fig. 8)."
+)
+LR = 0.1
+LAYERS = (2, 9, 13)
+
+
+def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
+    noisy, bn, std = (("vgg", v, LR) for v in ("noisy_batchnorm", "batchnorm", "standard"))
+    margin = c.a.margin_points
+    primary = c.scalar(
+        Hypothesis(
+            f"VGG lr {LR:g}: training accuracy in training mode, noisy BN - BN",
+            f"noisy BN's training accuracy (train mode, last {c.a.final_fraction:.0%} of "
+            f"steps) minus BN's (VGG, lr {LR:g})",
+            "points",
+            "above",
+            -margin,
+        ),
+        noisy,
+        bn,
+        "train_mode_acc",
+    )
+    secondaries = [
+        c.scalar(
+            Hypothesis(
+                f"VGG lr {LR:g}: training accuracy in training mode, noisy BN - standard",
+                f"noisy BN's training accuracy (train mode) minus standard's (lr {LR:g})",
+                "points",
+                "above",
+                0.0,
+            ),
+            noisy,
+            std,
+            "train_mode_acc",
+        ),
+        c.scalar(
+            Hypothesis(
+                f"VGG lr {LR:g}: test accuracy with BN statistics re-estimated on clean "
+                "batches, noisy BN - BN",
+                "noisy BN's test accuracy minus BN's, both with running statistics "
+                f"re-estimated on clean training batches (lr {LR:g})",
+                "points",
+                "above",
+                -margin,
+            ),
+            noisy,
+            bn,
+            "test_acc_clean_stats",
+        ),
+        c.curve(
+            Hypothesis(
+                f"VGG lr {LR:g}, layers #2, #9, #13: next-layer-input shift at a fixed lag, "
+                "noisy BN / standard",
+                f"noisy BN's next-layer-input shift over standard's (lr {LR:g}, layers "
+                "#2, #9, #13, trained snapshots)",
+                "log",
+                "above",
+                0.0,
+            ),
+            noisy,
+            std,
+            "activations",
+            "input_lag_shift",
+            LAYERS,
+            "all",
+        ),
+    ]
+    return primary, secondaries
+
+
+def figures(x: Inputs) -> list[FigureSpec]:
+    variants = ("standard", "batchnorm", "noisy_batchnorm")
+    if not have(x, "vgg", *variants):
+        return []
+    panels = [Panel("|mean shift|", "activations", "shift_mean", k, log=True) for k in LAYERS]
+    return [
+        accuracy_figure(
+            x,
+            "fig3_noisy_accuracy",
+            variants,
+            "Accuracy of noisy BN against BN and standard: seed mean and 95% band.",
+        ),
+        probe_figure(
+            x,
+            "fig8_moment_shifts",
+            "Shift of every unit of the next layer's input over a fixed lag of real "
+            "training steps (scale-free, log scale), layers #2, #9, #13 (paper Fig. 8, "
+            "where noisy BN's inputs move the most).",
+            "vgg",
+            variants,
+            panels,
+        ),
+        bands_figure(
+            x,
+            "fig9_noisy_activations",
+            LAYERS,
+            variants,
+            "Activation distributions of standard, BN and noisy BN (paper Figs. 2, 9).",
+        ),
+    ]

@@ -1,0 +1,148 @@
+"""Claim 4: internal covariate shift (Definition 2.1) is not reduced by BatchNorm
+(Figs. 3, 7).
+
+ICS is measured on the same parameter set in every variant: W_i = the conv weight (the
+DLN's matrix); gamma and beta are reported apart by the probe. Primary: BN over standard
+of rel_l2 = ||G - G'|| / ||G||, VGG lr 0.1, layers #5 and #10 pooled, trained snapshots:
+not below 1 / ratio_margin. Cosines are compared with an absolute margin.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bnpipe import figures as plots
+from bnpipe.claims.context import Context
+from bnpipe.claims.judging import Hypothesis, Outcome
+from bnpipe.figure_specs import VGG_RUN, FigureSpec, Inputs, have, ids, lrs_of, probe_figure
+from bnpipe.figures import Panel
+
+NUMBER = 4
+TITLE = "Internal covariate shift (Definition 2.1) is not reduced by BatchNorm"
+PAPER = (
+    "VGG layers #5, #10 at lr 0.1 and 0.01 (Fig. 3); 25-layer DLN layers #9, #17 at lr "
+    "1e-6 and 1e-7 (Fig. 7): BN's ICS is as large or larger; in the DLN without BN "
+    "cos(G, G') stays near 1, with BN G and G' are nearly uncorrelated."
+)
+LRS = {"vgg": (0.1, 0.01), "dln": (1e-6, 1e-7)}
+LAYERS = {"vgg": (5, 10), "dln": (9, 17)}
+
+
+def _ratio(model: str, lr: float, metric: str, margin: float) -> Hypothesis:
+    what = {"rel_l2": "||G - G'|| / ||G||", "l2": "||G - G'||"}[metric]
+    layers = " and ".join(f"#{k}" for k in LAYERS[model])
+    return Hypothesis(
+        f"{model.upper()} lr {lr:g}, layers {layers}: ICS {what}, BN / standard",
+        f"BN's ICS {what} over standard's ({model.upper()} lr {lr:g}, layers {layers}, "
+        "trained snapshots)",
+        "log",
+        "above",
+        -math.log(margin),
+    )
+
+
+def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
+    margin = c.a.ratio_margin
+
+    def ics(model: str, lr: float, metric: str, h: Hypothesis, log: bool = True) -> Outcome:
+        bn, std = (model, "batchnorm", lr), (model, "standard", lr)
+        return c.curve(h, bn, std, "ics", metric, LAYERS[model], "all", log=log)
+
+    primary = ics("vgg", 0.1, "rel_l2", _ratio("vgg", 0.1, "rel_l2", margin))
+    secondaries = [ics("vgg", 0.1, "l2", _ratio("vgg", 0.1, "l2", margin))]
+    for model in ("vgg", "dln"):
+        layers = " and ".join(f"#{k}" for k in LAYERS[model])
+        for lr in LRS[model]:
+            if (model, lr) != ("vgg", 0.1):
+                secondaries.append(ics(model, lr, "rel_l2", _ratio(model, lr, "rel_l2", margin)))
+            cos = Hypothesis(
+                f"{model.upper()} lr {lr:g}, layers {layers}: cos(G, G'), BN - standard",
+                f"BN's cos(G, G') minus standard's ({model.upper()} lr {lr:g}, layers "
+                f"{layers}; absolute margin {c.a.cos_margin:g})",
+                "raw",
+                "below",
+                # VGG: BN's not higher by more than the margin; DLN: BN's clearly lower
+                -c.a.cos_margin if model == "dln" else c.a.cos_margin,
+            )
+            secondaries.append(ics(model, lr, "cos", cos, log=False))
+        for lr in LRS["dln"] if model == "dln" else ():
+            near_one = Hypothesis(
+                f"DLN lr {lr:g}, layers {layers}: cos(G, G') of standard",
+                f"standard DLN's cos(G, G') (lr {lr:g}, layers {layers}), near 1",
+                "raw",
+                "above",
+                1 - c.a.cos_margin,
+            )
+            std = ("dln", "standard", lr)
+            secondaries.append(
+                c.curve(near_one, std, std, "ics", "cos", LAYERS["dln"], "all", log=False)
+            )
+    return primary, secondaries
+
+
+def figures(x: Inputs) -> list[FigureSpec]:
+    out = []
+    variants = ("standard", "batchnorm")
+    for model, name, paper in (("vgg", "fig3", "Fig. 3"), ("dln", "fig7", "Fig. 7")):
+        if not have(x, model, *variants):
+            continue
+        layers = LAYERS[model]
+        panels = [Panel("||G - G'||", "ics", "l2", k, log=True) for k in layers]
+        panels += [Panel("cos(G, G')", "ics", "cos", k) for k in layers]
+        out.append(
+            probe_figure(
+                x,
+                f"{name}_ics_{model}",
+                f"ICS by Definition 2.1 (paper {paper}): ||G - G'|| and cos(G, G') per "
+                "snapshot, G at theta_t, G' after the earlier layers take the real update; "
+                "seed mean and 95% band.",
+                model,
+                variants,
+                panels,
+                lrs_of(x, model, LRS[model]),
+            )
+        )
+    if (x.correlations.model == "vgg").any():
+        out.append(
+            FigureSpec(
+                "ics_vs_accuracy_vgg",
+                "ICS against final test accuracy, one point per VGG run (all variants and "
+                "lrs), layers of claim 4. The title's Spearman rho is taken within each "
+                "variant and lr (both centred per stratum, so the variants' means cannot "
+                "make a correlation: Simpson's paradox), with a stratified bootstrap 95% "
+                "interval over runs. ICS that explained performance would give a clearly "
+                "negative rho for ||G - G'|| and a positive one for cos.",
+                plots.ics_scatter(
+                    x.quantities,
+                    x.runs,
+                    x.correlations,
+                    "vgg",
+                    LAYERS["vgg"],
+                    "final_test_acc",
+                ),
+                (*VGG_RUN, "probe", "analyze"),
+                ids(x, "vgg", x.runs.variant.unique()),
+            )
+        )
+    if len(x.correlations):
+        frame = x.correlations.rename(columns={"rho": "estimate"}).assign(
+            panel=lambda d: d.model.str.upper() + " vs " + d.performance
+        )
+        out.append(
+            FigureSpec(
+                "ics_correlation_by_layer",
+                "Spearman's rho between a run's ICS and its final performance at every layer, "
+                "within variant and lr, with stratified bootstrap 95% intervals over runs "
+                "(VGG: test accuracy, higher is better; DLN: final loss, lower is better).",
+                plots.by_layer(
+                    frame,
+                    "metric",
+                    "rank correlation of ICS with performance",
+                    "Spearman rho",
+                    log=False,
+                ),
+                ("grid", "probe", "analyze"),
+                x.runs.id.tolist(),
+            )
+        )
+    return out

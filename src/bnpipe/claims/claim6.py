@@ -1,0 +1,184 @@
+"""Claim 6: other normalizations (l1, l2, l-infinity) smooth the landscape as well
+(Figs. 5, 6, 12, 13).
+
+Primary, for each of l1, l2, linf on VGG lr 0.1: effective beta within a factor
+ratio_margin of BN's or lower, and final test accuracy not lower than BN's by more than
+margin_points. A variant is supported if both hold, contradicted if either is
+contradicted; the three variants are one family, Holm-adjusted; the claim is supported
+only if all three are.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bnpipe import figures as plots
+from bnpipe.claims.context import Context
+from bnpipe.claims.judging import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    INSUFFICIENT,
+    NOT_TESTABLE,
+    SUPPORTED,
+    Hypothesis,
+    Outcome,
+    decide,
+)
+from bnpipe.figure_specs import (
+    DLN_RUN,
+    FigureSpec,
+    Inputs,
+    accuracy_figure,
+    have,
+    ids,
+    landscape_panels,
+    probe_figure,
+)
+from bnpipe.stats import holm
+
+NUMBER = 6
+TITLE = "Other normalizations (l1, l2, l-infinity) smooth the landscape as well"
+PAPER = (
+    "l_p normalizations match or beat BN in training and smoothness on VGG (Figs. 5, 6); "
+    "l1 beats BN on the DLN (Figs. 12, 13)."
+)
+LR = 0.1
+VARIANTS = ("l1", "l2", "linf")
+
+
+def variant_tests(c: Context, p: str) -> list[Outcome]:
+    lp, bn = ("vgg", p, LR), ("vgg", "batchnorm", LR)
+    beta = Hypothesis(
+        f"VGG lr {LR:g}: effective beta, {p} / BN",
+        f"{p}'s effective beta-smoothness over BN's (VGG lr {LR:g}, all trained snapshots)",
+        "log",
+        "below",
+        math.log(c.a.ratio_margin),
+    )
+    acc = Hypothesis(
+        f"VGG lr {LR:g}: final test accuracy, {p} - BN",
+        f"{p}'s final test accuracy minus BN's (VGG lr {LR:g})",
+        "points",
+        "above",
+        -c.a.margin_points,
+    )
+    return [
+        c.curve(beta, lp, bn, "landscape", "beta", (0,), "all"),
+        c.scalar(acc, lp, bn, "final_test_acc"),
+    ]
+
+
+def combine(parts: list[Outcome]) -> str:
+    """One variant: both tests supported -> supported; either contradicted -> contradicted."""
+    verdicts = [o.verdict for o in parts]
+    for v in (NOT_TESTABLE, INSUFFICIENT):
+        if v in verdicts:
+            return v
+    if CONTRADICTED in verdicts:
+        return CONTRADICTED
+    return SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE
+
+
+def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
+    per_variant = {p: variant_tests(c, p) for p in VARIANTS}
+    # Holm over the three variants: a variant's p is the larger of its two tests' (an
+    # intersection-union test); its intervals are shown at its Holm level.
+    ps = [max((o.p for o in parts), default=math.nan) for parts in per_variant.values()]
+    _, levels = holm(ps, 1 - c.a.confidence)
+    verdicts, reasons = {}, []
+    for (p, parts), level in zip(per_variant.items(), levels, strict=True):
+        for o in parts:
+            if o.interval is not None and o.interval.ok and math.isfinite(level):
+                o.interval, o.level = o.interval.at(level), level
+                o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
+        verdicts[p] = combine(parts)
+        reasons += [f"{p}: {o.reason}" for o in parts if o.reason]
+    primary = Outcome(
+        Hypothesis(
+            f"VGG lr {LR:g}: l1, l2 and linf each smooth like BN (beta within a factor "
+            f"{c.a.ratio_margin:g}) and generalize like BN (not {c.a.margin_points:.0%} lower)",
+            "each l_p normalization against BN (Holm over l1, l2, linf)",
+            "raw",
+            "above",
+            0.0,
+        ),
+        _all_three(list(verdicts.values())),
+        "; ".join(reasons),
+        notes=[f"{p}: {v}" for p, v in verdicts.items()],
+        parts=[o for parts in per_variant.values() for o in parts],
+    )
+    secondaries = []
+    for lr in c.ev.lrs("dln"):
+        loss = Hypothesis(
+            f"DLN lr {lr:g}: final training loss, l1 / BN",
+            f"l1's final training loss over BN's (DLN lr {lr:g})",
+            "log",
+            "below",
+            0.0,
+        )
+        secondaries.append(
+            c.scalar(
+                loss, ("dln", "l1", lr), ("dln", "batchnorm", lr), "final_train_loss", log=True
+            )
+        )
+    return primary, secondaries
+
+
+def _all_three(verdicts: list[str]) -> str:
+    if CONTRADICTED in verdicts:
+        return CONTRADICTED
+    if all(v == SUPPORTED for v in verdicts):
+        return SUPPORTED
+    for v in (NOT_TESTABLE, INSUFFICIENT):
+        if v in verdicts:
+            return v
+    return INCONCLUSIVE
+
+
+def figures(x: Inputs) -> list[FigureSpec]:
+    out = []
+    variants = ("batchnorm", *VARIANTS)
+    if have(x, "vgg", "batchnorm", "l1"):
+        out.append(
+            accuracy_figure(
+                x,
+                "fig5_lp_accuracy_vgg",
+                variants,
+                "Accuracy of l1, l2, l-infinity normalization against BN (paper Fig. 5).",
+            )
+        )
+        out.append(
+            probe_figure(
+                x,
+                "fig6_lp_landscape_vgg",
+                "The landscape along the gradient with l_p normalizations (paper Fig. 6).",
+                "vgg",
+                variants,
+                landscape_panels(random=False),
+            )
+        )
+    if have(x, "dln", "batchnorm", "l1"):
+        dln = ("standard", *variants)
+        out.append(
+            FigureSpec(
+                "fig12_lp_loss_dln",
+                "DLN full-batch loss (sum over examples, eval mode) with each normalization, "
+                "log scale (paper Fig. 12).",
+                plots.training_curves(
+                    x.curves, x.runs, "dln", ("train_loss",), log=True, variants=dln
+                ),
+                DLN_RUN,
+                ids(x, "dln", dln),
+            )
+        )
+        out.append(
+            probe_figure(
+                x,
+                "fig13_lp_landscape_dln",
+                "DLN landscape along the gradient with each normalization (paper Fig. 13).",
+                "dln",
+                dln,
+                landscape_panels(random=False),
+            )
+        )
+    return out

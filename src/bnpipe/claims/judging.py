@@ -1,0 +1,192 @@
+"""How one test becomes a verdict, and how a claim's tests become the claim's verdict.
+
+A test is a hypothesis about a statistic S of per-seed values: a difference A - B
+(paired by seed where it can be), a log-ratio (the difference of logs), or one group's
+mean. Its interval is a t interval over seeds (bnpipe.stats). The rule, given the
+hypothesis "S above theta" (or "below", mirrored):
+  supported      the whole interval lies above theta
+  contradicted   the whole interval lies below theta
+  inconclusive   the interval contains theta
+  insufficient   no interval: fewer than `min_seeds` seeds with a value, or no spread
+  not testable at this scale   the grid lacks a group, a group never left chance, or no
+                 snapshot lies in the window after both networks did (the reason says)
+Each claim has one primary test, fixed in its module before any data; it alone decides
+the claim's verdict. Secondary tests are shown under it with Holm-adjusted intervals
+(the family: the claim's secondaries with an interval) and cannot change the verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from bnpipe.stats import Interval, difference, holm, mean_interval
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+NOT_TESTABLE, INSUFFICIENT = "not testable at this scale", "insufficient"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE, INSUFFICIENT)
+SCORE = {SUPPORTED: 1, INCONCLUSIVE: 0, CONTRADICTED: -1, NOT_TESTABLE: 0, INSUFFICIENT: 0}
+
+RULES = {
+    SUPPORTED: "the whole interval of the primary statistic lies on the claimed side of "
+    "its threshold",
+    CONTRADICTED: "the whole interval lies on the other side",
+    INCONCLUSIVE: "the interval contains the threshold",
+    INSUFFICIENT: "no interval: fewer than analyze.min_seeds seeds with a value, or no "
+    "spread in the per-seed values",
+    NOT_TESTABLE: "the grid lacks a group the test needs, a compared network never left "
+    "chance, or no snapshot lies in the test's window after both networks left chance",
+}
+CLAIM_RULE = (
+    "Each claim's verdict is that of its primary test, declared in code before any data. "
+    "Secondary tests are shown with Holm-adjusted intervals over the claim's secondaries "
+    "and cannot change the verdict."
+)
+# how a statistic is shown: (multiply or transform, unit words)
+SCALES = {
+    "points": "percentage points",
+    "log": "ratio (tested as a difference of logs)",
+    "raw": "",
+}
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    label: str  # what is compared, e.g. "VGG lr 0.1: final test accuracy, BN - standard"
+    words: str  # the statistic in words, e.g. "BN's final test accuracy minus standard's"
+    scale: str  # a key of SCALES: how the statistic and its threshold are shown
+    direction: str  # "above" or "below": the claimed side of the threshold
+    threshold: float  # on the statistic's scale (logs for "log")
+
+
+@dataclass
+class Outcome:
+    hypothesis: Hypothesis
+    verdict: str
+    reason: str = ""
+    interval: Interval | None = None
+    level: float = 0.95  # confidence of the interval shown (Holm for secondaries)
+    a_mean: float = math.nan
+    b_mean: float = math.nan
+    seeds: str = ""  # e.g. "5 pairs", "3 / 4 seeds"
+    p: float = math.nan  # two-sided, of S = threshold
+    p_holm: float = math.nan
+    notes: list[str] = field(default_factory=list)
+    parts: list[Outcome] = field(default_factory=list)  # a compound test's own tests
+
+    def as_dict(self) -> dict:
+        i = self.interval
+        return {
+            **asdict(self.hypothesis),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "estimate": i.estimate if i else math.nan,
+            "lo": i.lo if i else math.nan,
+            "hi": i.hi if i else math.nan,
+            "method": i.method if i else "none",
+            "n": i.n if i else 0,
+            "level": self.level,
+            "a_mean": self.a_mean,
+            "b_mean": self.b_mean,
+            "seeds": self.seeds,
+            "p": self.p,
+            "p_holm": self.p_holm,
+            "notes": self.notes,
+            "sentence": sentence(self),
+            "parts": [o.as_dict() for o in self.parts],
+        }
+
+
+def decide(h: Hypothesis, lo: float, hi: float) -> str:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return INSUFFICIENT
+    above, below = lo > h.threshold, hi < h.threshold
+    if h.direction == "above":
+        return SUPPORTED if above else CONTRADICTED if below else INCONCLUSIVE
+    return SUPPORTED if below else CONTRADICTED if above else INCONCLUSIVE
+
+
+def untestable(h: Hypothesis, reason: str) -> Outcome:
+    return Outcome(h, NOT_TESTABLE, reason)
+
+
+def compare(
+    h: Hypothesis,
+    a: dict[int, float],
+    b: dict[int, float] | None,
+    confidence: float,
+    min_seeds: int,
+    notes: list[str] | None = None,
+) -> Outcome:
+    """The outcome of `h` from per-seed values of A and B (B None: A's mean alone)."""
+    if b is None:
+        interval = mean_interval(list(a.values()), confidence, min_seeds)
+        seeds = f"{interval.n} seeds"
+    else:
+        interval = difference(a, b, confidence, min_seeds)
+        seeds = (
+            f"{interval.n} pairs"
+            if interval.method == "paired t"
+            else (f"{len(a)} / {len(b)} seeds")
+        )
+    out = Outcome(
+        h,
+        INSUFFICIENT,
+        interval=interval,
+        level=confidence,
+        a_mean=_mean(a),
+        b_mean=_mean(b) if b is not None else math.nan,
+        seeds=seeds,
+        notes=list(notes or []),
+    )
+    if not interval.ok:
+        out.reason = interval.reason
+        return out
+    out.verdict = decide(h, interval.lo, interval.hi)
+    out.p = interval.p_value(h.threshold)
+    return out
+
+
+def adjust_secondaries(outcomes: list[Outcome], confidence: float) -> None:
+    """Holm over the secondaries that have an interval: each is re-shown at its level."""
+    tested = [o for o in outcomes if o.interval is not None and o.interval.ok]
+    if not tested:
+        return
+    adjusted, levels = holm([o.p for o in tested], 1 - confidence)
+    for o, p_holm, level in zip(tested, adjusted, levels, strict=True):
+        o.interval, o.level, o.p_holm = o.interval.at(level), level, p_holm
+        o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
+
+
+def _mean(values: dict[int, float] | None) -> float:
+    v = [x for x in (values or {}).values() if math.isfinite(x)]
+    return sum(v) / len(v) if v else math.nan
+
+
+def shown(value: float, scale: str) -> float:
+    """A statistic or bound on its display scale: points x100, logs as ratios."""
+    if not math.isfinite(value):
+        return value
+    return value * 100 if scale == "points" else math.exp(value) if scale == "log" else value
+
+
+def sentence(o: Outcome) -> str:
+    """The test in words: 'BN's ... minus standard's: 4.2 [2.1, 6.3] percentage points,
+    paired over 5 seeds (95% interval); claimed above 0.'"""
+    h, i = o.hypothesis, o.interval
+    if o.parts:
+        return f"{h.words}: {o.verdict} ({'; '.join(o.notes)})."
+    side = f"claimed {h.direction} {shown(h.threshold, h.scale):.3g}"
+    if o.verdict == NOT_TESTABLE:
+        return f"{h.words}: not testable at this scale ({o.reason}); {side}."
+    if i is None or not i.ok:
+        return f"{h.words}: insufficient ({o.reason}); {side}."
+    unit = SCALES[h.scale]
+    est, lo, hi = (shown(v, h.scale) for v in (i.estimate, i.lo, i.hi))
+    how = {"paired t": "paired by seed", "Welch t": "Welch, unpaired", "t": "t"}.get(
+        i.method, i.method
+    )
+    return (
+        f"{h.words}: {est:.3g} [{lo:.3g}, {hi:.3g}]{' ' + unit if unit else ''}, "
+        f"{how} over {o.seeds} ({o.level:.1%} interval); {side}."
+    )

@@ -1,0 +1,281 @@
+"""Per-run numbers that the claims compare: one place for how a run is summarized.
+
+  runs_table        one row per run: grid point, status, final numbers with a diverged
+                    run at its worst (chance accuracy, its initial loss), the step it left
+                    chance (`trained_step`)
+  run_quantities    one number per run and quantity (layer 0 = the whole network)
+  window_mean       a probe curve averaged over steps in a window, weighted by steps
+  Evidence          the three tables with fast lookups, and the per-seed pairs that a
+                    comparison of probe curves uses (trained snapshots only)
+
+Decisions (params `analyze`):
+- A diverged run is the worst outcome, never a missing value: chance accuracy (1/10)
+  for VGG, its initial loss for the DLN; `diverged` keeps the fact.
+- A VGG run has left chance at the first step where its training loss (train mode, on
+  the step's batch; a running mean over `smooth_fraction` of the steps) is below
+  ln(10) - `chance_margin`; NaN if it never does. The DLN is a regression with no chance
+  level: it counts as trained from step 0.
+- A probe curve is summarized by its mean over the steps of a window (`windows`,
+  fractions of the run's steps), by the trapezoid rule over the snapshots inside it, so
+  that the dense early snapshots of the log-spaced part of the schedule do not dominate;
+  only snapshots at or after the step from which both compared runs are trained count.
+- A non-finite probe value (a landscape point whose loss overflowed) is the roughest
+  value seen: it takes the largest finite value of that metric among the compared runs,
+  so it ranks worst and never drops out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bnpipe.params import Params
+
+GROUP = ["model", "variant", "lr"]
+CHANCE_ACC = 0.1  # ten classes
+Group = tuple[str, str, float]  # (model, variant, lr)
+
+
+def trained_step(history: pd.DataFrame, model: str, steps: int, params: Params) -> float:
+    """The first step at which a run has left chance (see the module's decisions)."""
+    if model != "vgg":
+        return 0.0
+    a = params.analyze
+    losses = history.dropna(subset=["train_loss"]).set_index("step").train_loss
+    if losses.empty:
+        return math.nan
+    window = max(1, round(a.smooth_fraction * steps))
+    smooth = losses.rolling(window, min_periods=window).mean()
+    below = smooth[smooth < math.log(10) - a.chance_margin]
+    return float(below.index[0]) if len(below) else math.nan
+
+
+def runs_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.DataFrame:
+    """One row per run; final numbers are those of completed runs, a diverged run's are
+    its worst outcome (module docstring)."""
+    rows = []
+    for record, history in runs:
+        model, diverged = record["model"], record["status"] == "diverged"
+        steps = params.training(model).steps
+        evals = history.dropna(subset=["eval_train_loss"]).tail(params.analyze.final_window)
+        losses = history.dropna(subset=["train_loss"])
+        initial_loss = float(losses.train_loss.iloc[0]) if len(losses) else math.nan
+
+        def final(column: str, worst: float, evals=evals, diverged=diverged) -> float:
+            if diverged:
+                return worst
+            return float(evals[column].mean()) if len(evals) else math.nan
+
+        chance = CHANCE_ACC if model == "vgg" else math.nan
+        tail = losses[losses.step >= (1 - params.analyze.final_fraction) * steps]
+        rows.append(
+            {
+                "id": record["id"],
+                "model": model,
+                "variant": record["variant"],
+                "lr": record["lr"],
+                "seed": record["seed"],
+                "status": record["status"],
+                "steps": steps,
+                "steps_done": record["steps_done"],
+                "diverged_at": (record["diverged"] or {}).get("step"),
+                "trained_step": trained_step(history, model, steps, params),
+                "final_train_acc": final("eval_train_acc", chance),
+                "final_test_acc": final("test_acc", chance),
+                "final_train_loss": final("eval_train_loss", initial_loss),
+                "final_test_loss": final("test_loss", math.nan),
+                # the network as it trains (train mode, noise on), last final_fraction
+                "train_mode_acc": chance if diverged else float(tail.train_acc.mean()),
+                "wall_s": record["timing"]["wall_s"],
+            }
+        )
+    return pd.DataFrame(rows).sort_values([*GROUP, "seed"], ignore_index=True)
+
+
+def run_quantities(
+    runs: list[tuple[dict, pd.DataFrame]], table: pd.DataFrame, params: Params
+) -> pd.DataFrame:
+    """Scalar per-run quantities (long: run, quantity, value):
+
+    final_test_acc, final_train_acc, final_train_loss, train_mode_acc   as in runs_table
+    train_acc_mean     mean eval-mode training accuracy over the evaluations: the area
+                       under the training curve, a speed measure without a threshold (a
+                       diverged run counts at chance after it stopped)
+    steps_to_acc<t>    first evaluation step with training accuracy >= t (NaN: never)
+    trained_step       the step the run left chance
+    """
+    rows = []
+    by_id = table.set_index("id")
+    for record, history in runs:
+        run = record["id"]
+        for column in ("final_test_acc", "final_train_acc", "final_train_loss"):
+            rows.append((run, column, by_id.at[run, column]))
+        rows.append((run, "train_mode_acc", by_id.at[run, "train_mode_acc"]))
+        rows.append((run, "trained_step", by_id.at[run, "trained_step"]))
+        if record["model"] != "vgg":
+            continue
+        steps = params.training("vgg").steps
+        every = params.training("vgg").eval_every
+        evals = history.dropna(subset=["eval_train_acc"]).set_index("step").eval_train_acc
+        grid = sorted({*range(0, steps + 1, every), steps})
+        curve = evals.reindex(grid).fillna(CHANCE_ACC)  # after a divergence: chance
+        rows.append((run, "train_acc_mean", float(curve.mean())))
+        for t in params.analyze.acc_thresholds:
+            hit = evals[evals >= t].index
+            rows.append((run, f"steps_to_acc{t:g}", float(hit.min()) if len(hit) else math.nan))
+    frame = pd.DataFrame(rows, columns=["run", "quantity", "value"])
+    keys = table[["id", *GROUP, "seed", "status"]].rename(columns={"id": "run"})
+    return frame.merge(keys, on="run", validate="many_to_one")[
+        ["run", *GROUP, "seed", "status", "quantity", "value"]
+    ]
+
+
+def window_mean(steps: np.ndarray, values: np.ndarray, lo: float, hi: float) -> float:
+    """Mean of a curve over the steps in [lo, hi], by the trapezoid rule over the points
+    inside (one point: its value; none: NaN). Weighted by steps, not by point count."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    inside = (steps >= lo) & (steps <= hi)
+    s, v = steps[inside], values[inside]
+    if len(s) == 0:
+        return math.nan
+    if len(s) == 1 or s[-1] == s[0]:
+        return float(v.mean())
+    return float(np.trapezoid(v, s) / (s[-1] - s[0]))
+
+
+@dataclass
+class Pairs:
+    """Per-seed values of groups A and B for one comparison, or why there are none."""
+
+    a: dict[int, float] = field(default_factory=dict)
+    b: dict[int, float] = field(default_factory=dict)
+    untestable: str = ""  # non-empty: the comparison is not testable at this scale
+
+
+class Evidence:
+    """The runs, their scalar quantities and their probe rows, indexed for the claims."""
+
+    def __init__(self, table: pd.DataFrame, quantities: pd.DataFrame, probes: pd.DataFrame):
+        self.table, self.quantities, self.probes = table, quantities, probes
+        self.groups: set[Group] = {
+            (m, v, float(lr)) for m, v, lr in table[GROUP].itertuples(index=False)
+        }
+        self._runs = {g: frame.set_index("seed") for g, frame in table.groupby(GROUP, sort=False)}
+        self._records = {  # group -> seed -> the run's row as a dict (fast access)
+            g: {int(s): row for s, row in frame.to_dict("index").items()}
+            for g, frame in self._runs.items()
+        }
+        seeds, values = quantities.seed.to_numpy(), quantities.value.to_numpy(dtype=float)
+        self._scalars = {
+            key: dict(zip(seeds[i].astype(int).tolist(), values[i].tolist(), strict=True))
+            for key, i in quantities.groupby([*GROUP, "quantity"], sort=False).indices.items()
+        }
+        self._curves: dict = {}
+        if not probes.empty:
+            steps, values = probes.step.to_numpy(), probes.value.to_numpy(dtype=float)
+            keyed = probes.groupby(["run", "probe", "metric", "layer"], sort=False).indices
+            self._curves = {key: (steps[i], values[i]) for key, i in keyed.items()}
+
+    def find(self, model: str, variant: str, lr: float) -> Group | None:
+        """The grid's group at this lr (float-tolerant), or None."""
+        for g in self.groups:
+            if g[0] == model and g[1] == variant and math.isclose(g[2], lr, rel_tol=1e-9):
+                return g
+        return None
+
+    def lrs(self, model: str) -> list[float]:
+        return sorted({g[2] for g in self.groups if g[0] == model})
+
+    def runs(self, group: Group) -> pd.DataFrame:
+        """The group's runs, indexed by seed."""
+        return self._runs[group]
+
+    def records(self, group: Group) -> list[dict]:
+        """The group's runs as dicts, by seed."""
+        return [self._records[group][s] for s in sorted(self._records[group])]
+
+    def scalar(self, group: Group, quantity: str) -> dict[int, float]:
+        return dict(self._scalars.get((*group, quantity), {}))
+
+    def curve(self, run: str, probe: str, metric: str, layer: int):
+        return self._curves.get((run, probe, metric, layer))
+
+    def never_trained(self, group: Group) -> str:
+        """A sentence if no run of the group ever left chance, else ''."""
+        runs = self.runs(group)
+        if runs.trained_step.notna().any():
+            return ""
+        acc = runs.final_test_acc
+        return (
+            f"{_name(group)} never left chance: final test accuracy "
+            f"{acc.mean():.1%} in {len(runs)} of {len(runs)} seeds"
+        )
+
+    def window_pairs(
+        self,
+        a: Group,
+        b: Group,
+        probe: str,
+        metric: str,
+        layers: tuple[int, ...],
+        window: tuple[float, float],
+        log: bool = True,
+    ) -> Pairs:
+        """Per seed, A's and B's curve of (probe, metric) averaged over the window's
+        trained snapshots (both runs of the seed trained) and over `layers`; logs of the
+        values when `log` (ratios become differences). Not testable if a group never
+        left chance or no seed has a trained snapshot in the window."""
+        for g in (a, b):
+            reason = self.never_trained(g)
+            if reason:
+                return Pairs(untestable=reason)
+        runs_a, runs_b = self._records[a], self._records[b]
+        curves = {}
+        for runs in (runs_a, runs_b):
+            for row in runs.values():
+                for layer in layers:
+                    c = self.curve(row["id"], probe, metric, layer)
+                    if c is not None:
+                        curves[(row["id"], layer)] = c
+        if not curves:
+            return Pairs(untestable=f"no {probe}.{metric} rows for {_name(a)} / {_name(b)}")
+        finite = np.concatenate([v[np.isfinite(v)] for _, v in curves.values()])
+        worst = float(finite.max()) if len(finite) else math.nan  # overflow ranks worst
+        out = Pairs()
+        for seed in sorted(runs_a.keys() & runs_b.keys()):
+            ra, rb = runs_a[seed], runs_b[seed]
+            start = max(ra["trained_step"], rb["trained_step"])
+            if not np.isfinite(start):
+                continue
+            lo, hi = max(window[0] * ra["steps"], start), window[1] * ra["steps"]
+            for target, row in ((out.a, ra), (out.b, rb)):
+                per_layer = []
+                for layer in layers:
+                    c = curves.get((row["id"], layer))
+                    if c is None:
+                        continue
+                    s, v = c
+                    v = np.where(np.isfinite(v), v, worst)
+                    if log:
+                        v = np.log(np.maximum(v, np.finfo(float).tiny))
+                    per_layer.append(window_mean(s, v, lo, hi))
+                if per_layer and np.isfinite(per_layer).all():
+                    target[seed] = float(np.mean(per_layer))
+        seeds = out.a.keys() & out.b.keys()
+        if not seeds:
+            steps = next(iter(runs_a.values()))["steps"]
+            w = f"steps {window[0] * steps:g}-{window[1] * steps:g}"
+            out.untestable = (
+                f"no snapshot in the window ({w}) after both {_name(a)} and {_name(b)} left chance"
+            )
+        out.a = {s: out.a[s] for s in sorted(seeds)}
+        out.b = {s: out.b[s] for s in sorted(seeds)}
+        return out
+
+
+def _name(group: Group) -> str:
+    model, variant, lr = group
+    return f"{model}-{variant}-lr{lr:g}"

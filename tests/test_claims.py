@@ -1,0 +1,152 @@
+"""The verdict machinery: rules, one primary per claim, and false verdicts under a null."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import raw_params
+from synthetic import evidence
+
+from bnpipe.claims import CLAIMS, judge_all
+from bnpipe.claims.context import Context
+from bnpipe.claims.judging import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    INSUFFICIENT,
+    NOT_TESTABLE,
+    SUPPORTED,
+    Hypothesis,
+    compare,
+    decide,
+)
+from bnpipe.params import load_params
+
+PARAMS = load_params(raw_params("quick"))  # min_seeds 3, margins as in params.yaml
+ONLY_LR = {"vgg": (0.1,)}  # the primaries' lr: the claims' verdicts depend on it alone
+SIMULATIONS = 250  # per scenario; a 2.5% rate has a standard error of 1 point
+
+
+def test_the_rule_gives_each_verdict():
+    h = Hypothesis("t", "t", "raw", "above", 0.0)
+    assert decide(h, 0.1, 0.3) == SUPPORTED
+    assert decide(h, -0.3, -0.1) == CONTRADICTED
+    assert decide(h, -0.1, 0.1) == INCONCLUSIVE
+    assert decide(h, math.nan, 0.1) == INSUFFICIENT
+    below = Hypothesis("t", "t", "raw", "below", 1.0)
+    assert decide(below, 0.2, 0.9) == SUPPORTED and decide(below, 1.1, 2) == CONTRADICTED
+    two = compare(h, {0: 1.0, 1: 2.0}, {0: 0.0, 1: 0.5}, 0.95, min_seeds=3)
+    assert two.verdict == INSUFFICIENT and "2 seeds" in two.reason
+    stuck = compare(h, {0: 0.1, 1: 0.1, 2: 0.1}, {0: 0.1, 1: 0.1, 2: 0.1}, 0.95, 3)
+    assert stuck.verdict == INSUFFICIENT and "no spread" in stuck.reason
+
+
+def test_every_claim_has_one_primary_test_and_its_own_module():
+    assert [m.NUMBER for m in CLAIMS] == list(range(1, 8))
+    result = judge_all(evidence(np.random.default_rng(0)), PARAMS)
+    for claim in result:
+        assert claim["verdict"] == claim["primary"]["verdict"]
+        assert isinstance(claim["secondaries"], list)
+    assert len({m.__name__ for m in CLAIMS}) == 7
+
+
+def _rates(shift: dict, n: int = SIMULATIONS) -> dict[int, dict[str, float]]:
+    counts = {m.NUMBER: {} for m in CLAIMS}
+    rng = np.random.default_rng(12345)
+    for _ in range(n):
+        context = Context(evidence(rng, lrs=ONLY_LR, shift=shift), PARAMS)
+        for module in CLAIMS:
+            verdict = module.judge(context)[0].verdict
+            counts[module.NUMBER][verdict] = counts[module.NUMBER].get(verdict, 0) + 1
+    return {k: {v: c / n for v, c in d.items()} for k, d in counts.items()}
+
+
+def test_no_true_difference_gives_at_most_5_percent_false_verdicts():
+    """Every variant alike. Claims 1, 5 and 7 say there is a difference: `supported` and
+    `contradicted` are both false (2.5% each, nominal). Claims 2, 3, 4 and 6 say "not
+    worse by more than a margin", which is true here: `contradicted` is false."""
+    rates = _rates({})
+    for claim in (1, 5, 7):
+        false = rates[claim].get(SUPPORTED, 0) + rates[claim].get(CONTRADICTED, 0)
+        assert rates[claim].get(SUPPORTED, 0) <= 0.05 and rates[claim].get(CONTRADICTED, 0) <= 0.05
+        assert false <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / SIMULATIONS), (claim, rates[claim])
+    for claim in (2, 3, 4, 6):
+        assert rates[claim].get(CONTRADICTED, 0) <= 0.05, (claim, rates[claim])
+    for claim in (2, 3, 4):  # a true claim is found, not just safe (claim 6 needs six
+        assert rates[claim].get(SUPPORTED, 0) > 0.5  # tests at Holm levels: low power)
+
+
+def test_at_the_margin_a_non_inferiority_claim_is_rarely_supported():
+    """Each margin claim exactly at its margin: BN's shift and ICS half of standard's,
+    noisy BN 5 points below BN, each l_p's beta twice BN's and its accuracy 5 points
+    lower. `supported` is then false (2.5% nominal), and so is `contradicted`."""
+    half = math.log(0.5)
+    shift = {
+        ("batchnorm", "activations.input_lag_shift"): half,
+        ("batchnorm", "ics.rel_l2"): half,
+        ("noisy_batchnorm", "train_mode_acc"): -PARAMS.analyze.margin_points,
+        **{
+            (p, "landscape.beta"): math.log(PARAMS.analyze.ratio_margin)
+            for p in ("l1", "l2", "linf")
+        },
+        **{(p, "final_test_acc"): -PARAMS.analyze.margin_points for p in ("l1", "l2", "linf")},
+    }
+    rates = _rates(shift)
+    for claim in (2, 3, 4, 6):
+        false = rates[claim].get(SUPPORTED, 0) + rates[claim].get(CONTRADICTED, 0)
+        assert rates[claim].get(SUPPORTED, 0) <= 0.05, (claim, rates[claim])
+        assert false <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / SIMULATIONS), (claim, rates[claim])
+
+
+def test_a_real_effect_is_found():
+    """BN 5 points better, standard 4x rougher, BN's reduction factor e^-1.5: supported."""
+    shift = {
+        ("batchnorm", "final_test_acc"): 0.05,
+        ("standard", "landscape.beta"): math.log(4.0),
+        ("batchnorm", "theorem41"): -1.5,
+        ("noisy_batchnorm", "theorem41"): -1.5,
+    }
+    rates = _rates(shift, n=40)
+    for claim in (1, 5, 7):
+        assert rates[claim].get(SUPPORTED, 0) > 0.8, (claim, rates[claim])
+
+
+def test_secondaries_never_change_the_verdict():
+    """A null primary with a decisive secondary (lr 0.5 accuracy) stays inconclusive."""
+    rng = np.random.default_rng(3)
+    ev = evidence(rng, lrs={"vgg": (0.1, 0.5)}, noise=0.01, seed_effect=0.01)
+    q = ev.quantities
+    boost = (q.variant == "batchnorm") & np.isclose(q.lr, 0.5) & (q.quantity == "final_test_acc")
+    q.loc[boost, "value"] += 0.2
+    from bnpipe.quantities import Evidence
+
+    ev = Evidence(ev.table, q, ev.probes)
+    claim1 = judge_all(ev, PARAMS)[0]
+    assert claim1["secondaries"][0]["verdict"] == SUPPORTED
+    assert claim1["verdict"] in (INCONCLUSIVE, SUPPORTED, CONTRADICTED)
+    assert claim1["verdict"] == claim1["primary"]["verdict"]
+    assert claim1["secondaries"][0]["level"] > 0.95  # Holm-adjusted
+
+
+def test_a_network_that_never_left_chance_makes_its_comparisons_not_testable():
+    ev = evidence(np.random.default_rng(0), lrs=ONLY_LR)
+    stuck = (ev.table.variant == "standard").to_numpy()
+    ev.table.loc[stuck, "trained_step"] = np.nan
+    from bnpipe.quantities import Evidence
+
+    result = {
+        c["claim"]: c for c in judge_all(Evidence(ev.table, ev.quantities, ev.probes), PARAMS)
+    }
+    for claim in (2, 4, 5):
+        assert result[claim]["verdict"] == NOT_TESTABLE
+        assert "vgg-standard-lr0.1 never left chance" in result[claim]["reason"]
+    assert result[1]["verdict"] != NOT_TESTABLE  # performance: counted as it is
+
+
+@pytest.mark.parametrize("module", CLAIMS, ids=lambda m: f"claim{m.NUMBER}")
+def test_a_grid_without_the_groups_says_what_is_missing(module):
+    ev = evidence(np.random.default_rng(0), lrs={"dln": (1e-6,)})
+    primary, _ = module.judge(Context(ev, PARAMS))
+    assert primary.verdict == NOT_TESTABLE
+    assert "the grid has no vgg-" in primary.reason or "vgg" in primary.reason
