@@ -139,3 +139,27 @@ def test_only_snapshots_after_both_runs_left_chance_are_compared():
     never = Evidence(ev.table, ev.quantities, ev.probes)
     reason = never.window_pairs(std, bn, "landscape", "beta", (0,), (0.0, 1.0)).untestable
     assert reason.startswith("vgg-standard-lr0.1 never left chance")
+
+
+def test_analyze_derives_the_loss_range_and_keeps_an_overflow_non_finite(tmp_path):
+    from bnpipe.analyze import load_probes, probe_quantities
+
+    rows = [
+        ("r", 0, 0, "landscape", "loss_min", 1.0),
+        ("r", 0, 0, "landscape", "loss_max", 3.0),
+        ("r", 10, 0, "landscape", "loss_min", 1.0),
+        ("r", 10, 0, "landscape", "loss_max", np.inf),  # overflowed
+        ("r", 0, 0, "landscape", "beta", 2.0),
+        ("r", 10, 0, "landscape", "beta", 4.0),
+        ("r", 100, 0, "landscape", "beta", 4.0),
+    ]
+    path = tmp_path / "r.csv"
+    pd.DataFrame(rows, columns=["run", "step", "layer", "probe", "metric", "value"]).to_csv(
+        path, index=False
+    )
+    probes = load_probes([path])
+    span = probes[probes.metric == "loss_range"].set_index("step").value
+    assert span[0] == 2.0 and np.isinf(span[10])  # the comparisons rank it worst
+    q = probe_quantities(probes).set_index("quantity").value
+    # beta over steps 0..100 by the trapezoid rule: (3 * 10 + 4 * 90) / 100
+    assert q["landscape.beta"] == pytest.approx(3.9)

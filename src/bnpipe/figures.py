@@ -7,6 +7,7 @@ diverged run is marked with a dotted line and an x at the step it stopped.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 import matplotlib
@@ -83,7 +84,8 @@ def activation_bands(probes: pd.DataFrame, layers: list[int], runs: list[str]) -
             ax = axes[i, j]
             sel = acts[(acts.run == run) & (acts.layer == layer)]
             wide = sel.pivot(index="step", columns="metric", values="value").sort_index()
-            qs = sorted(float(m[1:]) for m in wide.columns if m.startswith("p"))
+            # percentile columns: p5, p50, p97.5 (not pre_lag_shift and the like)
+            qs = sorted(float(m[1:]) for m in wide.columns if re.fullmatch(r"p[\d.]+", m))
             color = COLORS.get(run.split("-")[1], "#555555")
             for k in range(len(qs) // 2):  # pair the outermost percentiles first
                 lo, hi = wide[f"p{qs[k]:g}"], wide[f"p{qs[-1 - k]:g}"]

@@ -50,6 +50,28 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
     return primary, secondaries
 
 
+def numbers(c: Context) -> list[dict]:
+    """The identity as a sanity check: its largest relative gap over every BN layer,
+    snapshot and run, per form (eps-exact, eps-free 1/m, printed 1/sqrt(m))."""
+    probes = c.ev.probes
+    out = []
+    for metric, form in (
+        ("rel_diff", "eps-exact identity"),
+        ("rel_diff_eps_free", "eps-free form of the proof (1/m)"),
+        ("rel_diff_printed", "printed form (1/sqrt(m))"),
+    ):
+        sel = probes[(probes.probe == "theorem41") & (probes.metric == metric)]
+        if len(sel):
+            worst = float(sel.value.max())
+            label = (
+                f"Theorem 4.1, {form}: largest |lhs - rhs| / lhs over {sel.run.nunique()} "
+                "BN runs, every layer and snapshot"
+            )
+            out.append({"label": label, "estimate": worst, "lo": None, "hi": None,
+                        "method": "maximum (no interval)"})  # fmt: skip
+    return out
+
+
 FORMS = {
     "theorem41.rel_diff": "eps-exact (identity)",
     "theorem41.rel_diff_eps_free": "1/m without eps (paper's proof)",
