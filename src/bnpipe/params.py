@@ -249,6 +249,7 @@ class AnalyzeParams:
     chance_margin: float
     smooth_fraction: float
     final_fraction: float
+    plateau_points: float
     windows: Mapping[str, tuple[float, ...]]
 
     def check(self, where: str) -> None:
@@ -260,7 +261,7 @@ class AnalyzeParams:
         for t in self.acc_thresholds:
             if not 0 < t <= 1:
                 raise ParamsError(f"analyze.acc_thresholds: {t} is not in (0, 1]")
-        for key in ("margin_points", "chance_margin"):
+        for key in ("margin_points", "chance_margin", "plateau_points"):
             if not getattr(self, key) > 0:
                 raise ParamsError(f"analyze.{key}: must be > 0, got {getattr(self, key)}")
         if not self.ratio_margin > 1:

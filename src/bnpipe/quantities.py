@@ -11,6 +11,10 @@
 Decisions (params `analyze`):
 - A diverged run is the worst outcome, never a missing value: chance accuracy (1/10)
   for VGG, its initial loss for the DLN; `diverged` keeps the fact.
+- A claim about the end of training (a final accuracy "not lower", a trained layer) is
+  judged only when training has settled: a group whose training accuracy (train mode)
+  still rose by more than `plateau_points` over the last `final_fraction` of steps makes
+  it `not testable at this scale` (its numbers are still shown).
 - A VGG run has left chance at the first step where its training loss (train mode, on
   the step's batch; a running mean over `smooth_fraction` of the steps) is below
   ln(10) - `chance_margin`; NaN if it never does. The DLN is a regression with no chance
@@ -70,7 +74,9 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Data
             return float(evals[column].mean()) if len(evals) else math.nan
 
         chance = CHANCE_ACC if model == "vgg" else math.nan
-        tail = losses[losses.step >= (1 - params.analyze.final_fraction) * steps]
+        f = params.analyze.final_fraction
+        tail = losses[losses.step >= (1 - f) * steps]
+        before = losses[(losses.step >= (1 - 2 * f) * steps) & (losses.step < (1 - f) * steps)]
         rows.append(
             {
                 "id": record["id"],
@@ -89,6 +95,10 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Data
                 "final_test_loss": final("test_loss", math.nan),
                 # the network as it trains (train mode, noise on), last final_fraction
                 "train_mode_acc": chance if diverged else float(tail.train_acc.mean()),
+                # still learning? the rise of that accuracy over the last final_fraction
+                "late_rise": math.nan
+                if diverged
+                else float(tail.train_acc.mean() - before.train_acc.mean()),
                 "wall_s": record["timing"]["wall_s"],
             }
         )
@@ -203,6 +213,19 @@ class Evidence:
     def curve(self, run: str, probe: str, metric: str, layer: int):
         return self._curves.get((run, probe, metric, layer))
 
+    def still_learning(self, group: Group, limit: float) -> str:
+        """A sentence if the group's training accuracy (train mode) still rose by more
+        than `limit` over the last final_fraction of its steps (seed mean), else ''."""
+        if group[0] != "vgg":
+            return ""  # the DLN is a regression: no accuracy to settle
+        rise = np.nanmean([r["late_rise"] for r in self.records(group)] or [math.nan])
+        if not np.isfinite(rise) or rise <= limit:
+            return ""
+        return (
+            f"{_name(group)} is still learning: its training accuracy rose {rise:.1%} over "
+            f"the last part of training (more than {limit:.0%})"
+        )
+
     def never_trained(self, group: Group) -> str:
         """A sentence if no run of the group ever left chance, else ''."""
         runs = self.runs(group)
@@ -247,9 +270,10 @@ class Evidence:
         out = Pairs()
         for seed in sorted(runs_a.keys() & runs_b.keys()):
             ra, rb = runs_a[seed], runs_b[seed]
-            start = max(ra["trained_step"], rb["trained_step"])
-            if not np.isfinite(start):
-                continue
+            starts = (ra["trained_step"], rb["trained_step"])
+            if not all(np.isfinite(starts)):
+                continue  # a run of this seed never left chance: no pair
+            start = max(starts)
             lo, hi = max(window[0] * ra["steps"], start), window[1] * ra["steps"]
             for target, row in ((out.a, ra), (out.b, rb)):
                 per_layer = []

@@ -122,7 +122,9 @@ def welch_difference(a, b, confidence: float = 0.95, min_n: int = 3) -> Interval
     estimate = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
     if n < max(min_n, 2):
         return insufficient(
-            estimate, n, f"{len(a)} / {len(b)} seeds, fewer than {max(min_n, 2)} in a group"
+            estimate,
+            n,
+            f"{len(a)} / {len(b)} seeds with a value, fewer than {max(min_n, 2)} in a group",
         )
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return insufficient(estimate, n, "no spread in either group")

@@ -3,7 +3,8 @@ distributions (Algorithm 1; Fig. 8).
 
 Primary: training accuracy in training mode (the noisy network as it trains, mean over
 the last `final_fraction` of steps), noisy BN minus BN at lr 0.1, not lower by more
-than `margin_points`. Eval-mode accuracy is not used for it: evaluation turns the noise
+than `margin_points`, judged once both have finished learning (quantities: a claim
+about the end of training). Eval-mode accuracy is not used for it: evaluation turns the noise
 off while BN's running statistics were gathered with it.
 """
 
@@ -47,6 +48,7 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         noisy,
         bn,
         "train_mode_acc",
+        settled=True,  # "nearly as well" is about the end of training
     )
     secondaries = [
         c.scalar(
@@ -74,6 +76,7 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
             noisy,
             bn,
             "test_acc_clean_stats",
+            settled=True,
         ),
         c.curve(
             Hypothesis(

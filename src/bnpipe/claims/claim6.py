@@ -64,7 +64,7 @@ def variant_tests(c: Context, p: str) -> list[Outcome]:
     )
     return [
         c.curve(beta, lp, bn, "landscape", "beta", (0,), "all"),
-        c.scalar(acc, lp, bn, "final_test_acc"),
+        c.scalar(acc, lp, bn, "final_test_acc", settled=True),  # the end of training
     ]
 
 
@@ -83,12 +83,18 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
     per_variant = {p: variant_tests(c, p) for p in VARIANTS}
     # Holm over the three variants: a variant's p is the larger of its two tests' (an
     # intersection-union test); its intervals are shown at its Holm level.
-    ps = [max((o.p for o in parts), default=math.nan) for parts in per_variant.values()]
+    ps = [
+        max((o.p for o in parts), default=math.nan)
+        if all(o.verdict != NOT_TESTABLE for o in parts)
+        else math.nan
+        for parts in per_variant.values()
+    ]
     _, levels = holm(ps, 1 - c.a.confidence)
     verdicts, reasons = {}, []
     for (p, parts), level in zip(per_variant.items(), levels, strict=True):
         for o in parts:
-            if o.interval is not None and o.interval.ok and math.isfinite(level):
+            tested = o.interval is not None and o.interval.ok and o.verdict != NOT_TESTABLE
+            if tested and math.isfinite(level):
                 o.interval, o.level = o.interval.at(level), level
                 o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
         verdicts[p] = combine(parts)

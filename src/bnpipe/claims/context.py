@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from bnpipe.claims.judging import Hypothesis, Outcome, compare, untestable
+from bnpipe.claims.judging import NOT_TESTABLE, Hypothesis, Outcome, compare, untestable
 from bnpipe.params import Params
 from bnpipe.quantities import Evidence, Group
 
@@ -26,19 +26,23 @@ class Context:
 
     def scalar(
         self, h: Hypothesis, a: tuple[str, str, float], b: tuple[str, str, float] | None,
-        quantity: str, log: bool = False,
+        quantity: str, log: bool = False, settled: bool = False,
     ) -> Outcome:  # fmt: skip
-        """A per-run scalar (quantities.run_quantities) of A against B (or A alone)."""
+        """A per-run scalar (quantities.run_quantities) of A against B (or A alone);
+        `settled`: only once both groups have finished learning (a claim about the end
+        of training), else not testable, with the numbers still shown."""
         (ga, *gb), missing = self._groups(h, a, *([b] if b else []))
         if missing:
             return missing
         va = _maybe_log(self.ev.scalar(ga, quantity), log)
         vb = _maybe_log(self.ev.scalar(gb[0], quantity), log) if b else None
-        return compare(h, va, vb, self.a.confidence, self.a.min_seeds, self._notes(ga, *gb))
+        out = compare(h, va, vb, self.a.confidence, self.a.min_seeds, self._notes(ga, *gb))
+        return self._settle(out, ga, *gb) if settled else out
 
     def curve(
         self, h: Hypothesis, a: tuple[str, str, float], b: tuple[str, str, float],
         probe: str, metric: str, layers: tuple[int, ...], window: str, log: bool = True,
+        settled: bool = False,
     ) -> Outcome:  # fmt: skip
         """A probe curve averaged over a window's trained snapshots and `layers`, per seed,
         A against B; with a == b, A's own mean (a one-group test)."""
@@ -50,10 +54,19 @@ class Context:
         if pairs.untestable:
             return untestable(h, pairs.untestable)
         one_group = ga == gb
-        return compare(
+        out = compare(
             h, pairs.a, None if one_group else pairs.b, self.a.confidence, self.a.min_seeds,
             self._notes(ga, gb),
         )  # fmt: skip
+        return self._settle(out, ga, gb) if settled else out
+
+    def _settle(self, out: Outcome, *groups: Group) -> Outcome:
+        """Not testable while a group is still learning; the interval stays shown."""
+        reasons = [self.ev.still_learning(g, self.a.plateau_points) for g in dict.fromkeys(groups)]
+        reasons = [r for r in reasons if r]
+        if reasons and out.verdict != NOT_TESTABLE:
+            out.verdict, out.reason = NOT_TESTABLE, "; ".join(reasons)
+        return out
 
     def _notes(self, *groups: Group) -> list[str]:
         """Diverged runs and runs that never left chance: counted at their worst."""

@@ -35,7 +35,8 @@ RULES = {
     INSUFFICIENT: "no interval: fewer than analyze.min_seeds seeds with a value, or no "
     "spread in the per-seed values",
     NOT_TESTABLE: "the grid lacks a group the test needs, a compared network never left "
-    "chance, or no snapshot lies in the test's window after both networks left chance",
+    "chance, no snapshot lies in the test's window after both networks left chance, or "
+    "(claims about the end of training) a group is still learning",
 }
 CLAIM_RULE = (
     "Each claim's verdict is that of its primary test, declared in code before any data. "
@@ -139,8 +140,8 @@ def compare(
         seeds=seeds,
         notes=list(notes or []),
     )
-    if not interval.ok:
-        out.reason = interval.reason
+    if not interval.ok:  # say which runs are missing or stuck, beside the count
+        out.reason = "; ".join([interval.reason, *out.notes])
         return out
     out.verdict = decide(h, interval.lo, interval.hi)
     out.p = interval.p_value(h.threshold)
@@ -149,7 +150,11 @@ def compare(
 
 def adjust_secondaries(outcomes: list[Outcome], confidence: float) -> None:
     """Holm over the secondaries that have an interval: each is re-shown at its level."""
-    tested = [o for o in outcomes if o.interval is not None and o.interval.ok]
+    tested = [
+        o
+        for o in outcomes
+        if o.interval is not None and o.interval.ok and o.verdict != NOT_TESTABLE
+    ]
     if not tested:
         return
     adjusted, levels = holm([o.p for o in tested], 1 - confidence)
@@ -177,16 +182,17 @@ def sentence(o: Outcome) -> str:
     if o.parts:
         return f"{h.words}: {o.verdict} ({'; '.join(o.notes)})."
     side = f"claimed {h.direction} {shown(h.threshold, h.scale):.3g}"
-    if o.verdict == NOT_TESTABLE:
-        return f"{h.words}: not testable at this scale ({o.reason}); {side}."
     if i is None or not i.ok:
-        return f"{h.words}: insufficient ({o.reason}); {side}."
+        return f"{h.words}: {o.verdict} ({o.reason}); {side}."
     unit = SCALES[h.scale]
     est, lo, hi = (shown(v, h.scale) for v in (i.estimate, i.lo, i.hi))
     how = {"paired t": "paired by seed", "Welch t": "Welch, unpaired", "t": "t"}.get(
         i.method, i.method
     )
-    return (
+    text = (
         f"{h.words}: {est:.3g} [{lo:.3g}, {hi:.3g}]{' ' + unit if unit else ''}, "
         f"{how} over {o.seeds} ({o.level:.1%} interval); {side}."
     )
+    if o.verdict == NOT_TESTABLE:  # measured, but not a test of the claim at this scale
+        text += f" Not testable at this scale: {o.reason}."
+    return text
