@@ -96,6 +96,7 @@ def evidence(
         columns=["id", "model", "variant", "lr", "seed", "status", "steps", "trained_step"],
     )
     table["final_test_acc"] = 0.6
+    table["late_rise"] = 0.0  # every run has finished learning
     quantities = pd.DataFrame(
         scalars,
         columns=["run", "model", "variant", "lr", "seed", "status", "quantity", "value"],

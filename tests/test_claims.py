@@ -150,3 +150,21 @@ def test_a_grid_without_the_groups_says_what_is_missing(module):
     primary, _ = module.judge(Context(ev, PARAMS))
     assert primary.verdict == NOT_TESTABLE
     assert "the grid has no vgg-" in primary.reason or "vgg" in primary.reason
+
+
+def test_claims_about_the_end_of_training_wait_until_it_settled():
+    """BN still learning (its training accuracy rose 5 points over the last 10% of
+    steps): claims 3 and 7 are not testable, with the reason and the numbers shown."""
+    from bnpipe.quantities import Evidence
+
+    ev = evidence(np.random.default_rng(0), lrs=ONLY_LR)
+    ev.table.loc[(ev.table.variant == "batchnorm").to_numpy(), "late_rise"] = 0.05
+    result = {
+        c["claim"]: c for c in judge_all(Evidence(ev.table, ev.quantities, ev.probes), PARAMS)
+    }
+    for claim in (3, 7):
+        primary = result[claim]["primary"]
+        assert result[claim]["verdict"] == NOT_TESTABLE
+        assert "vgg-batchnorm-lr0.1 is still learning" in primary["reason"]
+        assert primary["lo"] is not None and "Not testable at this scale" in primary["sentence"]
+    assert result[1]["verdict"] != NOT_TESTABLE  # "BN ahead" is judged at any budget

@@ -97,6 +97,8 @@ def _evidence(beta_std: list[float], trained_std: float = 0.0) -> Evidence:
             q.append((run, "vgg", variant, 0.1, seed, "completed", "final_test_acc", 0.5, 0))
     cols = ["id", "model", "variant", "lr", "seed", "status", "steps", "trained_step",
             "final_test_acc"]  # fmt: skip
+    runs = [(*r, 0.0) for r in runs]
+    cols.append("late_rise")
     return Evidence(
         pd.DataFrame(runs, columns=cols),
         pd.DataFrame(
@@ -163,3 +165,13 @@ def test_analyze_derives_the_loss_range_and_keeps_an_overflow_non_finite(tmp_pat
     q = probe_quantities(probes).set_index("quantity").value
     # beta over steps 0..100 by the trapezoid rule: (3 * 10 + 4 * 90) / 100
     assert q["landscape.beta"] == pytest.approx(3.9)
+
+
+def test_a_seed_whose_run_never_left_chance_gives_no_pair_in_either_order():
+    std, bn = ("vgg", "standard", 0.1), ("vgg", "batchnorm", 0.1)
+    ev = _evidence([2.0, 2.0, 2.0, 2.0])
+    ev.table.loc[(ev.table.variant == "standard") & (ev.table.seed == 1), "trained_step"] = np.nan
+    ev = Evidence(ev.table, ev.quantities, ev.probes)
+    for a, b in ((std, bn), (bn, std)):
+        pairs = ev.window_pairs(a, b, "landscape", "beta", (0,), (0.0, 1.0))
+        assert sorted(pairs.a) == sorted(pairs.b) == [0, 2]

@@ -98,7 +98,7 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
                 o.interval, o.level = o.interval.at(level), level
                 o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
         verdicts[p] = combine(parts)
-        reasons += [f"{p}: {o.reason}" for o in parts if o.reason]
+        reasons += [o.reason for o in parts if o.reason and o.reason not in reasons]
     primary = Outcome(
         Hypothesis(
             f"VGG lr {LR:g}: l1, l2 and linf each smooth like BN (beta within a factor "

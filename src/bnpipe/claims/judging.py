@@ -180,7 +180,8 @@ def sentence(o: Outcome) -> str:
     paired over 5 seeds (95% interval); claimed above 0.'"""
     h, i = o.hypothesis, o.interval
     if o.parts:
-        return f"{h.words}: {o.verdict} ({'; '.join(o.notes)})."
+        why = f" Why: {o.reason}." if o.reason and o.verdict != SUPPORTED else ""
+        return f"{h.words}: {o.verdict} ({'; '.join(o.notes)}).{why}"
     side = f"claimed {h.direction} {shown(h.threshold, h.scale):.3g}"
     if i is None or not i.ok:
         return f"{h.words}: {o.verdict} ({o.reason}); {side}."
