@@ -98,7 +98,8 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
                 o.interval, o.level = o.interval.at(level), level
                 o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
         verdicts[p] = combine(parts)
-        reasons += [o.reason for o in parts if o.reason and o.reason not in reasons]
+        for o in parts:  # each sentence once (BN's "still learning" would repeat)
+            reasons += [r for r in o.reason.split("; ") if r and r not in reasons]
     primary = Outcome(
         Hypothesis(
             f"VGG lr {LR:g}: l1, l2 and linf each smooth like BN (beta within a factor "
