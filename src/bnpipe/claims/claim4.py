@@ -41,42 +41,50 @@ def _ratio(model: str, lr: float, metric: str, margin: float) -> Hypothesis:
     )
 
 
+def _cosine(model: str, lr: float, margin: float) -> Hypothesis:
+    """BN - standard of cos(G, G'), absolute margin: VGG, BN's not higher by more than
+    the margin; DLN, BN's clearly lower (the paper: nearly uncorrelated with BN)."""
+    layers = " and ".join(f"#{k}" for k in LAYERS[model])
+    return Hypothesis(
+        f"{model.upper()} lr {lr:g}, layers {layers}: cos(G, G'), BN - standard",
+        f"BN's cos(G, G') minus standard's ({model.upper()} lr {lr:g}, layers {layers}; "
+        f"absolute margin {margin:g})",
+        "raw",
+        "below",
+        -margin if model == "dln" else margin,
+    )
+
+
+def _near_one(lr: float, margin: float) -> Hypothesis:
+    layers = " and ".join(f"#{k}" for k in LAYERS["dln"])
+    return Hypothesis(
+        f"DLN lr {lr:g}, layers {layers}: cos(G, G') of standard",
+        f"standard DLN's cos(G, G') (lr {lr:g}, layers {layers}), near 1",
+        "raw",
+        "above",
+        1 - margin,
+    )
+
+
 def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
-    margin = c.a.ratio_margin
+    ratio, cos = c.a.ratio_margin, c.a.cos_margin
 
     def ics(model: str, lr: float, metric: str, h: Hypothesis, log: bool = True) -> Outcome:
         bn, std = (model, "batchnorm", lr), (model, "standard", lr)
         return c.curve(h, bn, std, "ics", metric, LAYERS[model], "all", log=log)
 
-    primary = ics("vgg", 0.1, "rel_l2", _ratio("vgg", 0.1, "rel_l2", margin))
-    secondaries = [ics("vgg", 0.1, "l2", _ratio("vgg", 0.1, "l2", margin))]
+    primary = ics("vgg", 0.1, "rel_l2", _ratio("vgg", 0.1, "rel_l2", ratio))
+    secondaries = [ics("vgg", 0.1, "l2", _ratio("vgg", 0.1, "l2", ratio))]
     for model in ("vgg", "dln"):
-        layers = " and ".join(f"#{k}" for k in LAYERS[model])
         for lr in LRS[model]:
             if (model, lr) != ("vgg", 0.1):
-                secondaries.append(ics(model, lr, "rel_l2", _ratio(model, lr, "rel_l2", margin)))
-            cos = Hypothesis(
-                f"{model.upper()} lr {lr:g}, layers {layers}: cos(G, G'), BN - standard",
-                f"BN's cos(G, G') minus standard's ({model.upper()} lr {lr:g}, layers "
-                f"{layers}; absolute margin {c.a.cos_margin:g})",
-                "raw",
-                "below",
-                # VGG: BN's not higher by more than the margin; DLN: BN's clearly lower
-                -c.a.cos_margin if model == "dln" else c.a.cos_margin,
-            )
-            secondaries.append(ics(model, lr, "cos", cos, log=False))
-        for lr in LRS["dln"] if model == "dln" else ():
-            near_one = Hypothesis(
-                f"DLN lr {lr:g}, layers {layers}: cos(G, G') of standard",
-                f"standard DLN's cos(G, G') (lr {lr:g}, layers {layers}), near 1",
-                "raw",
-                "above",
-                1 - c.a.cos_margin,
-            )
-            std = ("dln", "standard", lr)
-            secondaries.append(
-                c.curve(near_one, std, std, "ics", "cos", LAYERS["dln"], "all", log=False)
-            )
+                secondaries.append(ics(model, lr, "rel_l2", _ratio(model, lr, "rel_l2", ratio)))
+            secondaries.append(ics(model, lr, "cos", _cosine(model, lr, cos), log=False))
+    for lr in LRS["dln"]:  # without BN, G' ~ G
+        std = ("dln", "standard", lr)
+        secondaries.append(
+            c.curve(_near_one(lr, cos), std, std, "ics", "cos", LAYERS["dln"], "all", log=False)
+        )
     return primary, secondaries
 
 
