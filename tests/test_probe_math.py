@@ -15,6 +15,7 @@ from bnpipe.probes import SnapshotContext, make_probes
 from bnpipe.probes.curvature import SharpnessProbe, power_iteration, top_eigenvalue
 from bnpipe.probes.ics import (
     affine_parameters,
+    ics_gradient_sets,
     ics_gradients,
     ics_metrics,
     ics_reference,
@@ -66,7 +67,8 @@ def test_ics_compares_the_same_parameter_set_in_every_variant(model):
 def test_ics_of_gamma_and_beta_comes_from_the_same_passes():
     replay = _vgg_replay("batchnorm")
     with frozen_stats(replay.model):
-        weights, affine = ics_gradients(replay, affine=True)
+        sets = [measured_parameters(replay.model), affine_parameters(replay.model)]
+        weights, affine = ics_gradient_sets(replay, sets)
         alone = ics_gradients(replay)
     for (g, gp), (h, hp) in zip(weights, alone, strict=True):
         assert torch.equal(g, h) and torch.equal(gp, hp)

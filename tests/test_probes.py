@@ -87,7 +87,7 @@ def test_lag_shift_compares_the_next_layers_input_alike_with_and_without_bn():
             h = plain.features[2 * k + 1](plain.blocks[k](h))
 
     def moments(model):
-        return {k: unit_moments(o) for k, o in capture(model, x, "block").items()}
+        return {k: unit_moments(o) for k, o in capture(model, x, ("block",))["block"].items()}
 
     before_plain, before_bn = moments(plain), moments(bn)
     for k in (1, 2):

@@ -30,7 +30,14 @@ from bnpipe.claims import CLAIM_RULE, RULES, judge_all
 from bnpipe.claims.judging import SCORE, VERDICTS
 from bnpipe.files import write_csv, write_json
 from bnpipe.params import Params
-from bnpipe.quantities import GROUP, Evidence, run_quantities, runs_table, window_mean
+from bnpipe.quantities import (
+    GROUP,
+    Evidence,
+    run_quantities,
+    runs_table,
+    window_mean,
+    with_run_keys,
+)
 from bnpipe.stats import mean_curve, within_strata_spearman
 
 # history column -> curve name; columns a model lacks (the DLN's accuracies) are skipped
@@ -81,11 +88,6 @@ def load_probes(tables: list[Path]) -> pd.DataFrame:
             span = (wide.loss_max - wide.loss_min).rename("value").reset_index()
         probes = pd.concat([probes, span.assign(metric="loss_range")], ignore_index=True)
     return probes
-
-
-def _with_run_keys(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    keys = table[["id", *GROUP, "seed", "status"]].rename(columns={"id": "run"})
-    return rows.merge(keys, on="run", how="left", validate="many_to_one")
 
 
 def curves_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.DataFrame:
@@ -149,7 +151,7 @@ def probe_quantities(probes: pd.DataFrame) -> pd.DataFrame:
 
 def all_quantities(runs, table: pd.DataFrame, probes: pd.DataFrame, params: Params):
     scalars = run_quantities(runs, table, params).assign(layer=0)
-    from_probes = _with_run_keys(probe_quantities(probes), table)
+    from_probes = with_run_keys(probe_quantities(probes), table)
     out = pd.concat([scalars, from_probes], ignore_index=True)
     out = out[["run", *GROUP, "seed", "status", "quantity", "layer", "value"]]
     return out.sort_values(["run", "quantity", "layer"], ignore_index=True)
@@ -215,12 +217,16 @@ def tests_table(claims: list[dict]) -> pd.DataFrame:
     for c in claims:
         for role, tests in (("primary", [c["primary"]]), ("secondary", c["secondaries"])):
             for t in tests:
-                flat = {k: v for k, v in t.items() if k not in ("parts", "notes")}
-                rows.append({"claim": c["claim"], "role": role, **flat})
-                for part in t["parts"]:
-                    flat = {k: v for k, v in part.items() if k not in ("parts", "notes")}
-                    rows.append({"claim": c["claim"], "role": "primary part", **flat})
+                rows.append({"claim": c["claim"], "role": role, **_flat(t)})
+                rows += [
+                    {"claim": c["claim"], "role": "primary part", **_flat(p)} for p in t["parts"]
+                ]
     return pd.DataFrame(rows)
+
+
+def _flat(test: dict) -> dict:
+    """A test's columns for differences.csv: its nested lists left out."""
+    return {k: v for k, v in test.items() if k not in ("parts", "notes")}
 
 
 def summary_metrics(table: pd.DataFrame, summary: pd.DataFrame, claims: list[dict], scale: str):
@@ -263,16 +269,13 @@ def analyze(
     table = runs_table(runs, params)
     probes = load_probes(probe_tables)
     quantities = all_quantities(runs, table, probes, params)
-    evidence = Evidence(table, quantities[quantities.layer == 0], probes)
-    claims = judge_all(evidence, params)
     correlations = ics_vs_performance(quantities, table, params)
-    for c in claims:
-        if c["claim"] == 4:  # ICS vs performance at the claim's layers, within strata
-            c["numbers"] = _ics_numbers(correlations)
+    evidence = Evidence(table, quantities[quantities.layer == 0], probes, correlations)
+    claims = judge_all(evidence, params)
     out_dir = Path(out_dir)
     write_csv(out_dir / "runs.csv", table)
     write_csv(out_dir / "curves.csv", curves_table(runs, params))
-    write_csv(out_dir / "probe_curves.csv", probe_curves(_with_run_keys(probes, table), params))
+    write_csv(out_dir / "probe_curves.csv", probe_curves(with_run_keys(probes, table), params))
     write_csv(out_dir / "quantities.csv", quantities)
     summary = group_summary(quantities, params)
     write_csv(out_dir / "summary.csv", summary)
@@ -291,25 +294,6 @@ def analyze(
     metrics = summary_metrics(table, summary, claims, params.scale)
     write_json(out_dir / "metrics.json", metrics)
     return metrics
-
-
-def _ics_numbers(correlations: pd.DataFrame) -> list[dict]:
-    from bnpipe.claims.claim4 import LAYERS
-
-    out = []
-    for r in correlations.itertuples():
-        if r.layer in LAYERS[r.model]:
-            out.append(
-                {
-                    "label": f"{r.model.upper()} layer #{r.layer}: Spearman rho of ICS "
-                    f"{r.metric} vs {r.performance}, within variant and lr ({r.n} runs)",
-                    "estimate": r.rho,
-                    "lo": r.lo,
-                    "hi": r.hi,
-                    "method": r.method if r.method != "insufficient" else f"none: {r.reason}",
-                }
-            )
-    return out
 
 
 def _json_safe(obj):

@@ -136,11 +136,14 @@ def run_quantities(
         for t in params.analyze.acc_thresholds:
             hit = evals[evals >= t].index
             rows.append((run, f"steps_to_acc{t:g}", float(hit.min()) if len(hit) else math.nan))
-    frame = pd.DataFrame(rows, columns=["run", "quantity", "value"])
+    frame = with_run_keys(pd.DataFrame(rows, columns=["run", "quantity", "value"]), table)
+    return frame[["run", *GROUP, "seed", "status", "quantity", "value"]]
+
+
+def with_run_keys(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (with a `run` column) with each run's grid point, seed and status joined on."""
     keys = table[["id", *GROUP, "seed", "status"]].rename(columns={"id": "run"})
-    return frame.merge(keys, on="run", validate="many_to_one")[
-        ["run", *GROUP, "seed", "status", "quantity", "value"]
-    ]
+    return rows.merge(keys, on="run", how="left", validate="many_to_one")
 
 
 def window_mean(steps: np.ndarray, values: np.ndarray, lo: float, hi: float) -> float:
@@ -168,15 +171,21 @@ class Pairs:
 class Evidence:
     """The runs, their scalar quantities and their probe rows, indexed for the claims."""
 
-    def __init__(self, table: pd.DataFrame, quantities: pd.DataFrame, probes: pd.DataFrame):
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        quantities: pd.DataFrame,
+        probes: pd.DataFrame,
+        correlations: pd.DataFrame | None = None,
+    ):
         self.table, self.quantities, self.probes = table, quantities, probes
+        self.correlations = correlations  # analyze.ics_vs_performance, where computed
         self.groups: set[Group] = {
             (m, v, float(lr)) for m, v, lr in table[GROUP].itertuples(index=False)
         }
-        self._runs = {g: frame.set_index("seed") for g, frame in table.groupby(GROUP, sort=False)}
         self._records = {  # group -> seed -> the run's row as a dict (fast access)
-            g: {int(s): row for s, row in frame.to_dict("index").items()}
-            for g, frame in self._runs.items()
+            g: {int(s): row for s, row in frame.set_index("seed").to_dict("index").items()}
+            for g, frame in table.groupby(GROUP, sort=False)
         }
         seeds, values = quantities.seed.to_numpy(), quantities.value.to_numpy(dtype=float)
         self._scalars = {
@@ -199,10 +208,6 @@ class Evidence:
     def lrs(self, model: str) -> list[float]:
         return sorted({g[2] for g in self.groups if g[0] == model})
 
-    def runs(self, group: Group) -> pd.DataFrame:
-        """The group's runs, indexed by seed."""
-        return self._runs[group]
-
     def records(self, group: Group) -> list[dict]:
         """The group's runs as dicts, by seed."""
         return [self._records[group][s] for s in sorted(self._records[group])]
@@ -222,19 +227,19 @@ class Evidence:
         if not np.isfinite(rise) or rise <= limit:
             return ""
         return (
-            f"{_name(group)} is still learning: its training accuracy rose {rise:.1%} over "
+            f"{group_name(group)} is still learning: its training accuracy rose {rise:.1%} over "
             f"the last part of training (more than {limit:.0%})"
         )
 
     def never_trained(self, group: Group) -> str:
         """A sentence if no run of the group ever left chance, else ''."""
-        runs = self.runs(group)
-        if runs.trained_step.notna().any():
+        runs = self.records(group)
+        if any(math.isfinite(r["trained_step"]) for r in runs):
             return ""
-        acc = runs.final_test_acc
+        acc = np.mean([r["final_test_acc"] for r in runs])
         return (
-            f"{_name(group)} never left chance: final test accuracy "
-            f"{acc.mean():.1%} in {len(runs)} of {len(runs)} seeds"
+            f"{group_name(group)} never left chance: final test accuracy "
+            f"{acc:.1%} in {len(runs)} of {len(runs)} seeds"
         )
 
     def window_pairs(
@@ -264,7 +269,8 @@ class Evidence:
                     if c is not None:
                         curves[(row["id"], layer)] = c
         if not curves:
-            return Pairs(untestable=f"no {probe}.{metric} rows for {_name(a)} / {_name(b)}")
+            names = f"{group_name(a)} / {group_name(b)}"
+            return Pairs(untestable=f"no {probe}.{metric} rows for {names}")
         finite = np.concatenate([v[np.isfinite(v)] for _, v in curves.values()])
         worst = float(finite.max()) if len(finite) else math.nan  # overflow ranks worst
         out = Pairs()
@@ -293,13 +299,15 @@ class Evidence:
             steps = next(iter(runs_a.values()))["steps"]
             w = f"steps {window[0] * steps:g}-{window[1] * steps:g}"
             out.untestable = (
-                f"no snapshot in the window ({w}) after both {_name(a)} and {_name(b)} left chance"
+                f"no snapshot in the window ({w}) after both {group_name(a)} and "
+                f"{group_name(b)} left chance"
             )
         out.a = {s: out.a[s] for s in sorted(seeds)}
         out.b = {s: out.b[s] for s in sorted(seeds)}
         return out
 
 
-def _name(group: Group) -> str:
+def group_name(group: Group) -> str:
+    """e.g. vgg-batchnorm-lr0.1: a run id without its seed."""
     model, variant, lr = group
     return f"{model}-{variant}-lr{lr:g}"

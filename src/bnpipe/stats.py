@@ -30,6 +30,7 @@ coverage checked too.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,16 +58,7 @@ class Interval:
         """The same estimate with its t interval at another level (Holm)."""
         if not self.ok or not np.isfinite(self.se):
             return self
-        half = stats.t.ppf(0.5 + confidence / 2, self.df) * self.se
-        return Interval(
-            self.estimate,
-            self.estimate - half,
-            self.estimate + half,
-            self.n,
-            self.method,
-            self.se,
-            self.df,
-        )
+        return _t(self.estimate, self.se, self.df, self.n, self.method, confidence)
 
     def p_value(self, null: float) -> float:
         """Two-sided p of estimate = null (t methods)."""
@@ -112,7 +104,7 @@ def paired_difference(a, b, confidence: float = 0.95, min_n: int = 3) -> Interva
         return insufficient(
             interval.estimate, interval.n, interval.reason.replace("seeds", "pairs")
         )
-    return Interval(*_fields(interval, method="paired t"))
+    return dataclasses.replace(interval, method="paired t")
 
 
 def welch_difference(a, b, confidence: float = 0.95, min_n: int = 3) -> Interval:
@@ -140,11 +132,6 @@ def difference(a: dict, b: dict, confidence: float = 0.95, min_n: int = 3) -> In
     if len(common) >= min_n:
         return paired_difference([a[s] for s in common], [b[s] for s in common], confidence, min_n)
     return welch_difference(list(a.values()), list(b.values()), confidence, min_n)
-
-
-def _fields(interval: Interval, **change) -> tuple:
-    d = interval.__dict__ | change
-    return tuple(d[k] for k in ("estimate", "lo", "hi", "n", "method", "se", "df", "reason"))
 
 
 def holm(p_values: list[float], alpha: float = 0.05) -> tuple[list[float], list[float]]:

@@ -88,6 +88,27 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
     return primary, secondaries
 
 
+def numbers(c: Context) -> list[dict]:
+    """ICS vs performance at the claim's layers: Spearman's rho within variant and lr
+    (analyze.ics_vs_performance), never part of the verdict."""
+    if c.ev.correlations is None:
+        return []
+    out = []
+    for r in c.ev.correlations.itertuples():
+        if r.layer in LAYERS[r.model]:
+            out.append(
+                {
+                    "label": f"{r.model.upper()} layer #{r.layer}: Spearman rho of ICS "
+                    f"{r.metric} vs {r.performance}, within variant and lr ({r.n} runs)",
+                    "estimate": r.rho,
+                    "lo": r.lo,
+                    "hi": r.hi,
+                    "method": r.method if r.method != "insufficient" else f"none: {r.reason}",
+                }
+            )
+    return out
+
+
 def figures(x: Inputs) -> list[FigureSpec]:
     out = []
     variants = ("standard", "batchnorm")

@@ -22,7 +22,8 @@ from bnpipe.claims.judging import (
     SUPPORTED,
     Hypothesis,
     Outcome,
-    decide,
+    is_tested,
+    judge_at,
 )
 from bnpipe.figure_specs import (
     DLN_RUN,
@@ -83,27 +84,25 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
     per_variant = {p: variant_tests(c, p) for p in VARIANTS}
     # Holm over the three variants: a variant's p is the larger of its two tests' (an
     # intersection-union test); its intervals are shown at its Holm level.
+    # A variant with an untested part has no p (NaN: Holm sorts it last, untouched).
     ps = [
-        max((o.p for o in parts), default=math.nan)
-        if all(o.verdict != NOT_TESTABLE for o in parts)
-        else math.nan
+        max(o.p for o in parts) if all(is_tested(o) for o in parts) else math.nan
         for parts in per_variant.values()
     ]
     _, levels = holm(ps, 1 - c.a.confidence)
     verdicts, reasons = {}, []
     for (p, parts), level in zip(per_variant.items(), levels, strict=True):
         for o in parts:
-            tested = o.interval is not None and o.interval.ok and o.verdict != NOT_TESTABLE
-            if tested and math.isfinite(level):
-                o.interval, o.level = o.interval.at(level), level
-                o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
+            if is_tested(o):
+                judge_at(o, level)
         verdicts[p] = combine(parts)
         for o in parts:  # each sentence once (BN's "still learning" would repeat)
             reasons += [r for r in o.reason.split("; ") if r and r not in reasons]
     primary = Outcome(
         Hypothesis(
             f"VGG lr {LR:g}: l1, l2 and linf each smooth like BN (beta within a factor "
-            f"{c.a.ratio_margin:g}) and generalize like BN (not {c.a.margin_points:.0%} lower)",
+            f"{c.a.ratio_margin:g}) and generalize like BN (not "
+            f"{c.a.margin_points * 100:g} points lower)",
             "each l_p normalization against BN (Holm over l1, l2, linf)",
             "raw",
             "above",

@@ -7,21 +7,16 @@ import math
 
 from bnpipe.claims.judging import NOT_TESTABLE, Hypothesis, Outcome, compare, untestable
 from bnpipe.params import Params
-from bnpipe.quantities import Evidence, Group
+from bnpipe.quantities import Evidence, Group, group_name
 
 
 class Context:
     def __init__(self, evidence: Evidence, params: Params):
         self.ev, self.params, self.a = evidence, params, params.analyze
 
-    def group(self, model: str, variant: str, lr: float) -> Group | None:
-        return self.ev.find(model, variant, lr)
-
     def _groups(self, h: Hypothesis, *wanted: tuple[str, str, float]):
-        found = [self.group(*w) for w in wanted]
-        missing = [
-            f"{m}-{v}-lr{lr:g}" for (m, v, lr), g in zip(wanted, found, strict=True) if g is None
-        ]
+        found = [self.ev.find(*w) for w in wanted]
+        missing = [group_name(w) for w, g in zip(wanted, found, strict=True) if g is None]
         return found, (untestable(h, f"the grid has no {', '.join(missing)}") if missing else None)
 
     def scalar(
@@ -72,8 +67,7 @@ class Context:
         """Diverged runs and runs that never left chance: counted at their worst."""
         notes = []
         for g in dict.fromkeys(groups):
-            runs = self.ev.records(g)
-            name = f"{g[0]}-{g[1]}-lr{g[2]:g}"
+            runs, name = self.ev.records(g), group_name(g)
             diverged = sum(r["status"] == "diverged" for r in runs)
             if diverged:
                 notes.append(f"{name}: {diverged} of {len(runs)} runs diverged (counted at chance)")

@@ -43,7 +43,7 @@ CLAIM_RULE = (
     "Secondary tests are shown with Holm-adjusted intervals over the claim's secondaries "
     "and cannot change the verdict."
 )
-# how a statistic is shown: (multiply or transform, unit words)
+# scale of a statistic -> the unit words after it (judging.shown converts the numbers)
 SCALES = {
     "points": "percentage points",
     "log": "ratio (tested as a difference of logs)",
@@ -125,11 +125,8 @@ def compare(
         seeds = f"{interval.n} seeds"
     else:
         interval = difference(a, b, confidence, min_seeds)
-        seeds = (
-            f"{interval.n} pairs"
-            if interval.method == "paired t"
-            else (f"{len(a)} / {len(b)} seeds")
-        )
+        paired = interval.method == "paired t"
+        seeds = f"{interval.n} pairs" if paired else f"{len(a)} / {len(b)} seeds"
     out = Outcome(
         h,
         INSUFFICIENT,
@@ -148,19 +145,26 @@ def compare(
     return out
 
 
+def is_tested(o: Outcome) -> bool:
+    """Has an interval that judges the claim (not insufficient, not untestable)."""
+    return o.interval is not None and o.interval.ok and o.verdict != NOT_TESTABLE
+
+
+def judge_at(o: Outcome, level: float) -> None:
+    """Show a tested outcome's interval at `level` (Holm) and decide again from it."""
+    o.interval, o.level = o.interval.at(level), level
+    o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
+
+
 def adjust_secondaries(outcomes: list[Outcome], confidence: float) -> None:
     """Holm over the secondaries that have an interval: each is re-shown at its level."""
-    tested = [
-        o
-        for o in outcomes
-        if o.interval is not None and o.interval.ok and o.verdict != NOT_TESTABLE
-    ]
+    tested = [o for o in outcomes if is_tested(o)]
     if not tested:
         return
     adjusted, levels = holm([o.p for o in tested], 1 - confidence)
     for o, p_holm, level in zip(tested, adjusted, levels, strict=True):
-        o.interval, o.level, o.p_holm = o.interval.at(level), level, p_holm
-        o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
+        judge_at(o, level)
+        o.p_holm = p_holm
 
 
 def _mean(values: dict[int, float] | None) -> float:

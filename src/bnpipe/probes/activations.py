@@ -42,18 +42,22 @@ LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site
 SITE_MODULE = {"block": None, "layer": "layer", "normalized": "norm"}  # site -> block attribute
 
 
-def capture(model: nn.Module, x: torch.Tensor, site: str) -> dict[int, torch.Tensor]:
-    """Layer k -> the output at `site` of block k on `x`, training mode, no gradient."""
-    captured: dict[int, torch.Tensor] = {}
+def capture(
+    model: nn.Module, x: torch.Tensor, sites: tuple[str, ...]
+) -> dict[str, dict[int, torch.Tensor]]:
+    """site -> layer k -> the output at that site of block k on `x`: one forward pass in
+    training mode, no gradient, whatever the number of sites."""
+    captured: dict[str, dict[int, torch.Tensor]] = {site: {} for site in sites}
     handles = []
     for k, block in enumerate(model.blocks, start=1):
-        attribute = SITE_MODULE[site]
-        module = block if attribute is None else getattr(block, attribute)
+        for site in captured:
+            attribute = SITE_MODULE[site]
+            module = block if attribute is None else getattr(block, attribute)
 
-        def hook(_module, _inputs, output, k=k):
-            captured[k] = output.detach()  # (B, C, H, W) or (B, C)
+            def hook(_module, _inputs, output, k=k, site=site):
+                captured[site][k] = output.detach()  # (B, C, H, W) or (B, C)
 
-        handles.append(module.register_forward_hook(hook))
+            handles.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad(), preserved_state(model):
             model.train()
@@ -74,8 +78,7 @@ def lag_shifts(before: torch.Tensor, after: torch.Tensor) -> dict[str, float]:
     """Scale-free shifts between two (2, C) moment tensors, averaged over live units."""
     live = before[1] > 0
     if not live.any():
-        return {"lag_shift": float("nan"), "lag_shift_mean": float("nan"),
-                "lag_shift_var": float("nan")}  # fmt: skip
+        return dict.fromkeys(("lag_shift", "lag_shift_mean", "lag_shift_var"), float("nan"))
     mu, var = before[0][live], before[1][live]
     mu2, var2 = after[0][live], after[1][live]
     sd, sd2 = var.sqrt(), var2.sqrt()
@@ -91,7 +94,7 @@ def replay_sgd(ctx: SnapshotContext, steps: int) -> None:
     step s's batch and noise, plain SGD at the run's lr (as torch.optim.SGD applies it).
     The caller restores the model (preserved_state)."""
     noise = noise_layers(ctx.model)
-    params = [p for p in ctx.model.parameters()]
+    params = list(ctx.model.parameters())
     ctx.model.train()
     for s in range(ctx.step, ctx.step + steps):
         x, y = ctx.task.batch(s)
@@ -114,14 +117,17 @@ class ActivationProbe:
         self.previous: dict[int, torch.Tensor] = {}
 
     def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
-        yield from self._distributions(ctx)
-        if self.settings.lag > 0 and ctx.task is not None:
-            yield from self._lag_shifts(ctx)
+        lag = self.settings.lag if ctx.task is not None else 0
+        sites = (self.settings.site, *(LAG_SITES.values() if lag else ()))
+        now = capture(ctx.model, ctx.probe_x, tuple(dict.fromkeys(sites)))
+        yield from self._distributions(now[self.settings.site])
+        if lag:
+            yield from self._lag_shifts(ctx, now, lag)
 
-    def _distributions(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
+    def _distributions(self, outputs: dict[int, torch.Tensor]) -> Iterator[tuple[int, str, float]]:
         unit = self.settings.unit
         qs = torch.tensor(self.settings.percentiles, dtype=torch.float64) / 100
-        for k, output in sorted(capture(ctx.model, ctx.probe_x, self.settings.site).items()):
+        for k, output in sorted(outputs.items()):
             j = min(unit, output.shape[1] - 1)
             flat = output[:, j].reshape(-1).double()  # B*H*W values of unit j
             for q, v in zip(
@@ -142,21 +148,16 @@ class ActivationProbe:
             yield k, "drift_var", (moments[1, j] - first[1, j]).item()
             self.previous[k] = moments
 
-    def _lag_shifts(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
-        def moments() -> dict[str, dict[int, torch.Tensor]]:
-            return {
-                prefix: {
-                    k: unit_moments(o) for k, o in capture(ctx.model, ctx.probe_x, site).items()
-                }
-                for prefix, site in LAG_SITES.items()
-            }
-
-        before = moments()
+    def _lag_shifts(
+        self, ctx: SnapshotContext, now: dict[str, dict[int, torch.Tensor]], lag: int
+    ) -> Iterator[tuple[int, str, float]]:
+        sites = tuple(LAG_SITES.values())
         with preserved_state(ctx.model):
-            replay_sgd(ctx, self.settings.lag)
-            after = moments()
+            replay_sgd(ctx, lag)
+            later = capture(ctx.model, ctx.probe_x, sites)
         set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
-        for prefix in LAG_SITES:
-            for k in sorted(before[prefix]):
-                for metric, value in lag_shifts(before[prefix][k], after[prefix][k]).items():
+        for prefix, site in LAG_SITES.items():
+            for k in sorted(now[site]):
+                before, after = unit_moments(now[site][k]), unit_moments(later[site][k])
+                for metric, value in lag_shifts(before, after).items():
                     yield k, f"{prefix}_{metric}", value

@@ -65,15 +65,20 @@ def ics_metrics(g: torch.Tensor, g_prime: torch.Tensor) -> dict[str, float]:
     return {"l2": diff, "cos": cos, "rel_l2": diff / norm_g if norm_g > 0 else math.nan}
 
 
-def ics_gradients(
-    replay: StepReplay, affine: bool = False
-) -> list[tuple[torch.Tensor, torch.Tensor]] | tuple[list, list]:
-    """Per layer, (G_i, G'_i) of the weight W_i as flat fp64 vectors, by the shared-prefix
-    method above. With `affine`, also the same pairs for the normalization's gamma and beta
-    (empty vectors where there are none), from the same passes: returns (weights, affine)."""
+Pairs = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (G_i, G'_i), flat fp64
+
+
+def ics_gradients(replay: StepReplay) -> Pairs:
+    """Per layer, (G_i, G'_i) of the weight W_i, by the shared-prefix method above."""
+    return ics_gradient_sets(replay, [measured_parameters(replay.model)])[0]
+
+
+def ics_gradient_sets(replay: StepReplay, sets: list[list[list[str]]]) -> list[Pairs]:
+    """ics_gradients for several parameter sets (each: per layer, parameter names) from
+    the same passes, e.g. the weights and the normalization's gamma and beta; a layer
+    without parameters in a set gets empty vectors."""
     model = replay.model
     stages = model.stages()
-    sets = [measured_parameters(model)] + ([affine_parameters(model)] if affine else [])
     named = dict(model.named_parameters())
     new = replay.updated()
     # Every stage's input under the updated earlier stages. The model's own parameters take
@@ -90,7 +95,7 @@ def ics_gradients(
         with torch.no_grad():
             for name, p in named.items():
                 p.copy_(old[name])
-    pairs: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in sets]
+    pairs: list[Pairs] = [[] for _ in sets]
     for i, h in enumerate(inputs):
         out = h
         for stage in stages[i:]:  # old parameters from stage i on
@@ -107,7 +112,7 @@ def ics_gradients(
             found.append(
                 (flat([replay.grad0[n] for n in layers[i]]), flat([g_prime[n] for n in layers[i]]))
             )
-    return (pairs[0], pairs[1]) if affine else pairs[0]
+    return pairs
 
 
 def ics_reference(replay: StepReplay) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -138,7 +143,9 @@ class ICSProbe:
         if self.reference:
             weights, affine = ics_reference(ctx.replay), []
         else:
-            weights, affine = ics_gradients(ctx.replay, affine=True)
+            model = ctx.model
+            sets = [measured_parameters(model), affine_parameters(model)]
+            weights, affine = ics_gradient_sets(ctx.replay, sets)
         for layer, (g, g_prime) in enumerate(weights, start=1):
             for metric, value in ics_metrics(g, g_prime).items():
                 yield layer, metric, value

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bnpipe import figures
 from bnpipe.claims import CLAIMS
+from bnpipe.claims.judging import shown
 from bnpipe.figure_specs import FigureSpec, Inputs
 from bnpipe.files import staging_dir, write_text
 from bnpipe.params import Params, load_params
@@ -240,8 +241,6 @@ def _tests_table(tests: list[dict], role: str) -> str:
 
 
 def _shown(value, scale: str) -> float:
-    from bnpipe.claims.judging import shown
-
     return shown(float("nan") if value is None else float(value), scale)
 
 
