@@ -37,7 +37,7 @@ def _run(setup, name, spec=None, **kw):
 def test_outputs_follow_the_schedule(setup):
     root, params = setup
     record = _run(setup, "plain")
-    steps = snapshot_steps(params.train.steps, params.train.snapshots)
+    steps = snapshot_steps(params.train.steps, params.train.snapshots, params.train.log_share)
     assert record["status"] == "completed" and record["snapshot_steps"] == steps
     assert all(snapshot_path(root / "plain", s).exists() for s in steps)
     history = pd.read_csv(root / "plain" / "history.csv")
@@ -55,7 +55,7 @@ def test_replaying_step_t_from_its_snapshot_gives_the_logged_loss(setup):
     arrays, _ = load_prepared(root / "prepared.npz")
     data = DeviceData(arrays)
     spec = params.run("vgg-batchnorm-lr0.1-s0")
-    for step in snapshot_steps(params.train.steps, params.train.snapshots)[:-1]:
+    for step in snapshot_steps(params.train.steps, params.train.snapshots, params.train.log_share)[:-1]:
         model = build_model(spec, params)
         model.load_state_dict(torch.load(snapshot_path(root / "replay", step)))
         model.train()

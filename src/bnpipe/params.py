@@ -25,8 +25,8 @@ VARIANTS = {
     "vgg": ("standard", "batchnorm", "noisy_batchnorm", "l1", "l2", "linf", "noisy_standard"),
     "dln": ("standard", "batchnorm", "l1", "l2", "linf"),
 }
-SCALES = ("quick", "paper", "smoke")
-WHOLE = ("lrs", "seeds")  # per-model mappings that a scale replaces whole, not key by key
+SCALES = ("quick", "cpu", "paper", "smoke")
+WHOLE = ("lrs", "seeds", "variants_at")  # per-model mappings that a scale replaces whole, not key by key
 
 
 class ParamsError(ValueError):
@@ -54,6 +54,13 @@ class GridParams:
     variants: tuple[str, ...]
     lrs: Mapping[str, tuple[float, ...]]
     seeds: Mapping[str, tuple[int, ...]]
+    # model -> lr -> the only variants run at that lr (lrs not listed run every variant)
+    variants_at: Mapping[str, Mapping[float, tuple[str, ...]]]
+
+    def runs_variant(self, model: str, variant: str, lr: float) -> bool:
+        """Whether the grid has a run of `variant` at `lr` (before the seeds)."""
+        only = self.variants_at.get(model, {})
+        return lr not in only or variant in only[lr]
 
     def check(self, where: str) -> None:
         for key in ("models", "variants"):
@@ -78,6 +85,18 @@ class GridParams:
                 raise ParamsError(
                     f"grid.variants: unknown variant {variant!r} (allowed: {allowed})"
                 )
+        for model, at in self.variants_at.items():
+            for lr, variants in at.items():
+                if model not in self.models or lr not in self.lrs[model]:
+                    raise ParamsError(
+                        f"grid.variants_at.{model}.{lr}: not a learning rate of grid.lrs.{model}"
+                    )
+                unknown = [v for v in variants if v not in self.variants]
+                if unknown or not variants:
+                    raise ParamsError(
+                        f"grid.variants_at.{model}.{lr}: {unknown or 'empty'}; pick from "
+                        f"grid.variants {list(self.variants)}"
+                    )
         for key in ("lrs", "seeds"):
             for model in getattr(self, key):
                 if model not in MODELS:
@@ -106,10 +125,15 @@ class TrainParams:
     eval_every: int
     checkpoint_every: int
     snapshots: int
+    log_share: float  # of the snapshots between 0 and the last step: log-spaced, the rest even
+    eval_train_images: int  # training images evaluated (a fixed subset per seed), 0 = all
 
     def check(self, where: str) -> None:
         for key in ("steps", "batch_size", "eval_every", "checkpoint_every"):
             _at_least(getattr(self, key), 1, f"{where}.{key}")
+        _at_least(self.eval_train_images, 0, f"{where}.eval_train_images")
+        if not 0 <= self.log_share <= 1:
+            raise ParamsError(f"{where}.log_share: must be in [0, 1], got {self.log_share}")
         _at_least(self.snapshots, 2, f"{where}.snapshots")
         if self.snapshots > self.steps + 1:
             raise ParamsError(
@@ -294,7 +318,7 @@ class RunSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Params:
-    scale: Literal["quick", "paper", "smoke"]
+    scale: Literal["quick", "cpu", "paper", "smoke"]
     data: DataParams
     grid: GridParams
     vgg: VGGParams
@@ -313,6 +337,7 @@ class Params:
             for variant in g.variants
             if variant in VARIANTS[model]
             for lr in g.lrs[model]
+            if g.runs_variant(model, variant, lr)
             for seed in g.seeds[model]
         ]
 
@@ -439,7 +464,12 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, Mapping):
             raise ParamsError(f"{key}: expected a mapping, got {type(value).__name__}")
         return types.MappingProxyType(
-            {k: _convert(args[1], v, _join(key, k)) for k, v in value.items()}
+            {
+                (_convert(float, k, f"{key} key {k!r}") if args[0] is float else k): _convert(
+                    args[1], v, _join(key, k)
+                )
+                for k, v in value.items()
+            }
         )
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

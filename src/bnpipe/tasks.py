@@ -1,7 +1,9 @@
 """What a model is trained on: its data, batches, loss and evaluation.
 
 CifarTask  VGG on CIFAR-10: mini-batches from (seed, step), mean cross-entropy,
-           accuracy; evaluation on the full train and test sets in eval mode.
+           accuracy; evaluation in eval mode on a fixed subset of the training set
+           (`train.eval_train_images`, drawn from the run's seed, the same at every
+           evaluation) and on the full test set.
 DLNTask    the deep linear network: the full batch every step, loss = sum over
            examples of ||f(x) - A x||^2; evaluation: the same loss in eval mode.
 """
@@ -14,7 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnpipe.data.batches import DeviceData, probe_indices, train_batch_indices
+from bnpipe.data.batches import (
+    DeviceData,
+    eval_train_indices,
+    probe_indices,
+    train_batch_indices,
+)
 from bnpipe.data.prepare import load_dln, load_prepared
 from bnpipe.params import DataParams, DLNParams, Params, RunSpec
 
@@ -22,10 +29,20 @@ EVAL_BATCH = 1000  # examples per forward pass in evaluation
 
 
 class CifarTask:
-    def __init__(self, prepared: Path, data: DataParams, batch_size: int, seed: int, device: str):
+    def __init__(
+        self,
+        prepared: Path,
+        data: DataParams,
+        batch_size: int,
+        seed: int,
+        device: str,
+        eval_train_images: int = 0,
+    ):
         arrays, self.data_meta = load_prepared(prepared, data)
         self.data = DeviceData(arrays, device)
         self.batch_size, self.seed = batch_size, seed
+        # (k,) sorted indices of the evaluated training images: all, or a per-seed subset
+        self.eval_train = eval_train_indices(self.data.n_train, eval_train_images, seed)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.data.batch(
@@ -45,14 +62,16 @@ class CifarTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Loss and accuracy on the full train and test sets, in eval mode."""
+        """Loss and accuracy on the evaluated training images and the full test set, in
+        eval mode."""
         result = {}
-        for split, prefix in (("train", "eval_train"), ("test", "test")):
-            n = len(self.data.y_train if split == "train" else self.data.y_test)
+        test = torch.arange(len(self.data.y_test))
+        for split, prefix, idx in (("train", "eval_train", self.eval_train), ("test", "test", test)):
+            n = len(idx)
             loss_sum = torch.zeros((), device=self.data.mean.device)
             correct = torch.zeros((), device=self.data.mean.device)
             for lo in range(0, n, EVAL_BATCH):
-                x, y = self.data.batch(torch.arange(lo, min(lo + EVAL_BATCH, n)), split)
+                x, y = self.data.batch(idx[lo : lo + EVAL_BATCH], split)
                 logits = model(x)
                 loss_sum += F.cross_entropy(logits, y, reduction="sum")
                 correct += (logits.argmax(1) == y).sum()
@@ -89,4 +108,11 @@ class DLNTask:
 def make_task(spec: RunSpec, params: Params, prepared: Path, device: str) -> CifarTask | DLNTask:
     if spec.model == "dln":
         return DLNTask(prepared, params.dln, device)
-    return CifarTask(prepared, params.data, params.train.batch_size, spec.seed, device)
+    return CifarTask(
+        prepared,
+        params.data,
+        params.train.batch_size,
+        spec.seed,
+        device,
+        params.train.eval_train_images,
+    )

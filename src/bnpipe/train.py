@@ -59,7 +59,7 @@ def train_run(
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # no momentum, no decay
     settings = params.training(spec.model)
     T = settings.steps
-    schedule = set(snapshot_steps(T, settings.snapshots))
+    schedule = set(snapshot_steps(T, settings.snapshots, settings.log_share))
     sections = params.run_sections(spec)
     fingerprint = {
         "run": spec.id,
@@ -74,6 +74,7 @@ def train_run(
     steps_log: list[dict] = state["steps_log"] if state else []
     evals_log: list[dict] = state["evals_log"] if state else []
     diverged: dict | None = None
+    eval_s = 0.0  # seconds spent evaluating in this session (wall_s includes it)
 
     # Losses and accuracies stay on the device until a flush (avoids a sync every step).
     pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
@@ -122,7 +123,9 @@ def train_run(
         if is_snapshot:
             save_torch(snapshot_path(work, t), _cpu_state(model))
         if is_eval:
+            t_eval = time.perf_counter()
             evals_log.append({"step": t, **_evaluate(model, task)})
+            eval_s += time.perf_counter() - t_eval
         if t == T:
             break
         x, y = task.batch(t)
@@ -165,6 +168,7 @@ def train_run(
         "snapshot_steps": sorted(int(p.stem[4:]) for p in snapshot_dir(work).glob("*.pt")),
         "timing": {
             "wall_s": wall,
+            "eval_s": eval_s,
             "steps_this_session": max(0, len(steps_log) - start),
             "resumed_from_step": start,
         },

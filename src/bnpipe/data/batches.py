@@ -44,6 +44,14 @@ def probe_indices(n: int, size: int, seed: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator(seed, 0, "probe"))[: min(size, n)]
 
 
+def eval_train_indices(n: int, size: int, seed: int) -> torch.Tensor:
+    """The training images a run evaluates (sorted, so reads are in order): all n if
+    size is 0 or at least n, else a fixed random subset of `size` drawn from the seed."""
+    if size <= 0 or size >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=generator(seed, 0, "eval_train"))[:size].sort().values
+
+
 class DeviceData:
     """CIFAR-10 arrays on one device; `batch(idx)` gives normalized float inputs."""
 
