@@ -55,7 +55,8 @@ def test_replaying_step_t_from_its_snapshot_gives_the_logged_loss(setup):
     arrays, _ = load_prepared(root / "prepared.npz")
     data = DeviceData(arrays)
     spec = params.run("vgg-batchnorm-lr0.1-s0")
-    for step in snapshot_steps(params.train.steps, params.train.snapshots, params.train.log_share)[:-1]:
+    t = params.train
+    for step in snapshot_steps(t.steps, t.snapshots, t.log_share)[:-1]:
         model = build_model(spec, params)
         model.load_state_dict(torch.load(snapshot_path(root / "replay", step)))
         model.train()

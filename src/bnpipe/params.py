@@ -26,7 +26,8 @@ VARIANTS = {
     "dln": ("standard", "batchnorm", "l1", "l2", "linf"),
 }
 SCALES = ("quick", "cpu", "paper", "smoke")
-WHOLE = ("lrs", "seeds", "variants_at")  # per-model mappings that a scale replaces whole, not key by key
+# per-model mappings that a scale replaces whole, not key by key
+WHOLE = ("lrs", "seeds", "variants_at")
 
 
 class ParamsError(ValueError):

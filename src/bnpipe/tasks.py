@@ -65,8 +65,11 @@ class CifarTask:
         """Loss and accuracy on the evaluated training images and the full test set, in
         eval mode."""
         result = {}
-        test = torch.arange(len(self.data.y_test))
-        for split, prefix, idx in (("train", "eval_train", self.eval_train), ("test", "test", test)):
+        splits = (
+            ("train", "eval_train", self.eval_train),
+            ("test", "test", torch.arange(len(self.data.y_test))),
+        )
+        for split, prefix, idx in splits:
             n = len(idx)
             loss_sum = torch.zeros((), device=self.data.mean.device)
             correct = torch.zeros((), device=self.data.mean.device)
