@@ -38,11 +38,13 @@ def evidence(
     shift: dict | None = None,
     noise: float = 0.3,
     seed_effect: float = 0.3,
+    groups: set[tuple[str, str, float]] | None = None,
 ) -> Evidence:
     """Every group alike (the null) except `shift`: {(variant or '*', key): offset} with
     key a scalar name, 'probe.metric' or 'theorem41'; offsets add to logs for curves, to
     accuracies (fractions) for scalars, to log factors for theorem41. Each seed has its
-    own effect shared by every variant (what pairing removes)."""
+    own effect shared by every variant (what pairing removes). `groups`: only these
+    (model, variant, lr), e.g. a scale's grid."""
     shift = shift or {}
 
     def offset(variant: str, key: str) -> float:
@@ -54,6 +56,8 @@ def evidence(
         for lr in model_lrs:
             effects = rng.normal(0, seed_effect, seeds)
             for variant in variants:
+                if groups is not None and (model, variant, lr) not in groups:
+                    continue
                 for seed in range(seeds):
                     run = f"{model}-{variant}-lr{lr:g}-s{seed}"
                     runs.append((run, model, variant, lr, seed, "completed", STEPS[model], 0.0))

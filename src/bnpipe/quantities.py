@@ -111,11 +111,13 @@ def run_quantities(
     """Scalar per-run quantities (long: run, quantity, value):
 
     final_test_acc, final_train_acc, final_train_loss, train_mode_acc   as in runs_table
-    train_acc_mean     mean eval-mode training accuracy over the evaluations: the area
-                       under the training curve, a speed measure without a threshold (a
-                       diverged run counts at chance after it stopped)
-    steps_to_acc<t>    first evaluation step with training accuracy >= t (NaN: never)
+    train_acc_mean     mean training accuracy (train mode, on each step's batch) over every
+                       step: the area under the training curve, a speed measure without a
+                       threshold (a diverged run counts at chance after it stopped)
+    steps_to_acc<t>    first step whose training accuracy (train mode, a running mean over
+                       smooth_fraction of the steps) is >= t (NaN: never)
     trained_step       the step the run left chance
+    Both speed measures read the per-step history, not the sparse evaluations.
     """
     rows = []
     by_id = table.set_index("id")
@@ -128,13 +130,13 @@ def run_quantities(
         if record["model"] != "vgg":
             continue
         steps = params.training("vgg").steps
-        every = params.training("vgg").eval_every
-        evals = history.dropna(subset=["eval_train_acc"]).set_index("step").eval_train_acc
-        grid = sorted({*range(0, steps + 1, every), steps})
-        curve = evals.reindex(grid).fillna(CHANCE_ACC)  # after a divergence: chance
+        accs = history.dropna(subset=["train_acc"]).set_index("step").train_acc
+        curve = accs.reindex(range(steps)).fillna(CHANCE_ACC)  # after a divergence: chance
         rows.append((run, "train_acc_mean", float(curve.mean())))
+        window = max(1, round(params.analyze.smooth_fraction * steps))
+        smooth = accs.rolling(window, min_periods=window).mean()
         for t in params.analyze.acc_thresholds:
-            hit = evals[evals >= t].index
+            hit = smooth[smooth >= t].index
             rows.append((run, f"steps_to_acc{t:g}", float(hit.min()) if len(hit) else math.nan))
     frame = with_run_keys(pd.DataFrame(rows, columns=["run", "quantity", "value"]), table)
     return frame[["run", *GROUP, "seed", "status", "quantity", "value"]]
@@ -229,6 +231,26 @@ class Evidence:
         return (
             f"{group_name(group)} is still learning: its training accuracy rose {rise:.1%} over "
             f"the last part of training (more than {limit:.0%})"
+        )
+
+    def gap_moving(self, a: Group, b: Group, limit: float) -> str:
+        """A sentence if the gap in training accuracy (train mode) between A and B still
+        moved by more than `limit` over the last final_fraction of the steps (mean over the
+        seeds both have of A's rise minus B's), else ''. Two groups may both still be
+        learning while the gap between them has settled: that gap is what a comparison at
+        the end of training judges."""
+        if a[0] != "vgg":
+            return ""
+        rise_a = {s: r["late_rise"] for s, r in self._records.get(a, {}).items()}
+        rise_b = {s: r["late_rise"] for s, r in self._records.get(b, {}).items()}
+        drift = [rise_a[s] - rise_b[s] for s in rise_a.keys() & rise_b.keys()]
+        moved = np.nanmean(drift) if drift else math.nan
+        if not np.isfinite(moved) or abs(moved) <= limit:
+            return ""
+        return (
+            f"the gap between {group_name(a)} and {group_name(b)} is still moving: it changed "
+            f"by {moved * 100:+.1f} points over the last part of training (more than "
+            f"{limit * 100:.0f})"
         )
 
     def never_trained(self, group: Group) -> str:

@@ -24,8 +24,9 @@ class Context:
         quantity: str, log: bool = False, settled: bool = False,
     ) -> Outcome:  # fmt: skip
         """A per-run scalar (quantities.run_quantities) of A against B (or A alone);
-        `settled`: only once both groups have finished learning (a claim about the end
-        of training), else not testable, with the numbers still shown."""
+        `settled`: a claim about the end of training, judged only once the gap between A
+        and B (A alone: A's own accuracy) has stopped moving, else not testable, with the
+        numbers still shown."""
         (ga, *gb), missing = self._groups(h, a, *([b] if b else []))
         if missing:
             return missing
@@ -55,12 +56,17 @@ class Context:
         )  # fmt: skip
         return self._settle(out, ga, gb) if settled else out
 
-    def _settle(self, out: Outcome, *groups: Group) -> Outcome:
-        """Not testable while a group is still learning; the interval stays shown."""
-        reasons = [self.ev.still_learning(g, self.a.plateau_points) for g in dict.fromkeys(groups)]
-        reasons = [r for r in reasons if r]
-        if reasons and out.verdict != NOT_TESTABLE:
-            out.verdict, out.reason = NOT_TESTABLE, "; ".join(reasons)
+    def _settle(self, out: Outcome, a: Group, b: Group | None = None) -> Outcome:
+        """Not testable while the compared gap (one group: its accuracy) still moves by
+        more than `plateau_points` over the last `final_fraction` of the steps; the
+        interval stays shown."""
+        limit = self.a.plateau_points
+        if b is None or b == a:
+            reason = self.ev.still_learning(a, limit)
+        else:
+            reason = self.ev.gap_moving(a, b, limit)
+        if reason and out.verdict != NOT_TESTABLE:
+            out.verdict, out.reason = NOT_TESTABLE, reason
         return out
 
     def _notes(self, *groups: Group) -> list[str]:

@@ -19,13 +19,23 @@ import pandas as pd
 
 from bnpipe import figures
 from bnpipe.claims import CLAIMS
-from bnpipe.claims.judging import shown
+from bnpipe.claims.judging import INSUFFICIENT, NOT_TESTABLE, shown
 from bnpipe.figure_specs import FigureSpec, Inputs
 from bnpipe.files import staging_dir, write_text
 from bnpipe.params import Params, load_params
 from bnpipe.provenance import git_state, package_versions
 
 TEMPLATE = Path(__file__).with_name("template.html")
+# The next scale up, and how to run it (README "Scales"): the report's first line points there.
+NEXT_SCALE = {  # scale -> (the next one, its command, what it takes)
+    "smoke": ("quick", "make run", "under 10 minutes on 2 CPU cores"),
+    "quick": (
+        "cpu",
+        "make cpu CIFAR=PATH",
+        "about 1.5 hours on 2 CPU cores; without CIFAR=, the official archive is downloaded",
+    ),  # fmt: skip
+    "cpu": ("paper", "snakemake --cores all --resources gpu=N --config scale=paper", "GPUs"),
+}
 PROFILE = "--workflow-profile workflow/profiles/default"
 FIGURES = {module.NUMBER: module.figures for module in CLAIMS}
 
@@ -90,6 +100,8 @@ def build_report(
             n_runs=len(inputs.runs),
             n_completed=int((inputs.runs.status == "completed").sum()),
             n_diverged=int((inputs.runs.status == "diverged").sum()),
+            scope=_scope(params.scale, claims),
+            evaluation=_evaluation(params, list(records.values())),
             verdicts=_verdict_table(claims),
             rules=_rules(claims),
             differences=_differences(params, raw_params, data["source"]),
@@ -343,6 +355,52 @@ def _differences(params: Params, raw_params: dict, data_source: str) -> str:
     if "JPEG" in data_source:
         extra = " Data are JPEG re-encodings of CIFAR-10 (lossy), not the official pickles."
     return ("none." if not diffs else "; ".join(diffs) + ".") + extra
+
+
+def _scope(scale: str, claims: dict) -> str:
+    """One line: which claims this scale judges, which it cannot, and the command of the
+    scale that tests more."""
+    judged, not_here = [], []
+    for c in claims["claims"]:
+        (not_here if c["verdict"] in (NOT_TESTABLE, INSUFFICIENT) else judged).append(c["claim"])
+
+    def numbers(ns: list[int]) -> str:
+        return "claim " + str(ns[0]) if len(ns) == 1 else "claims " + ", ".join(map(str, ns))
+
+    line = f"The <b>{html.escape(scale)}</b> scale "
+    line += f"judges {numbers(judged)}" if judged else "judges no claim"
+    if not_here:
+        line += f"; {numbers(not_here)} cannot be judged here (each section says why)"
+    line += "."
+    if scale in NEXT_SCALE:
+        name, command, cost = NEXT_SCALE[scale]
+        line += (
+            f" The <b>{name}</b> scale tests more: <code>{html.escape(command)}</code> "
+            f"({html.escape(cost)})."
+        )
+    return line
+
+
+def _evaluation(params: Params, records: list[dict]) -> str:
+    """What evaluation measures and what it cost, as a share of each run's training time."""
+    t = params.train
+    images = f"{t.eval_train_images:,}" if t.eval_train_images else "all"
+    shares = [
+        r["timing"]["eval_s"] / (r["timing"]["wall_s"] - r["timing"]["eval_s"])
+        for r in records
+        if r["model"] == "vgg" and "eval_s" in r["timing"] and r["timing"]["wall_s"] > 0
+    ]
+    text = (
+        f"VGG runs are evaluated in eval mode (running statistics) every {t.eval_every:,} "
+        f"steps and at the last, on {images} training images (a fixed subset drawn from the "
+        "run's seed) and the full test set."
+    )
+    if shares:
+        text += (
+            f" Evaluation took {100 * float(pd.Series(shares).median()):.1f}% as long as the rest "
+            f"of a run (median over {len(shares)} runs; at most {100 * max(shares):.1f}%)."
+        )
+    return text
 
 
 def _git_label(git: dict) -> str:
