@@ -13,7 +13,7 @@ from bnpipe.params import Params, load_params
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
-    p.add_argument("--scale", help="override the file's `scale` (quick | paper | smoke)")
+    p.add_argument("--scale", help="override the file's `scale` (quick | cpu | paper | smoke)")
     return p
 
 
