@@ -346,10 +346,10 @@ def test_probes_never_change_the_model(spec):
 
 
 def test_lanczos_matches_a_converged_reference_on_a_vgg_batchnorm_snapshot_at_step_0():
-    """VGG with BN at the quick scale's width, at its initialization (the step-0
-    snapshot), on 128 real images of the committed sample: the probe's Lanczos (its
-    default tolerance, warm start from the seed's vector) against scipy's ARPACK Lanczos
-    (which="LA", tol 1e-6) on the same Hessian-vector products, within 1%."""
+    """VGG with BN (all 13 convs, the smoke scale's width) at its initialization (the
+    step-0 snapshot), on 64 real images of the committed sample: the probe's Lanczos (the
+    protocol's tolerance and budget, from the seed's start vector) against scipy's ARPACK
+    Lanczos (which="LA", tol 1e-6) on the same Hessian-vector products, within 1%."""
     from scipy.sparse.linalg import LinearOperator, eigsh
 
     from bnpipe.data.batches import DeviceData
@@ -359,14 +359,15 @@ def test_lanczos_matches_a_converged_reference_on_a_vgg_batchnorm_snapshot_at_st
     train = splits["train"]
     data = DeviceData({"x_train": train.images, "y_train": train.labels,
                        "x_test": train.images[:1], "y_test": train.labels[:1]})  # fmt: skip
-    x, y = data.batch(torch.arange(128))
-    params = load_params(raw_params("quick"))
+    x, y = data.batch(torch.arange(64))
+    params = load_params(raw_params("smoke"))
+    sharpness = load_params(raw_params("paper")).probe.sharpness
     model = build_model(RunSpec("vgg", "batchnorm", 0.1, 0), params)
     with frozen_stats(model):
         replay = StepReplay(model, x, y, torch.nn.functional.cross_entropy, lr=0.1, chunk_size=4)
         hvp = replay.hvp_operator()
         start = gaussian_like(replay.params, 0, 0, "sharpness")
-        top = lanczos_top(hvp, start, 40, params.probe.sharpness.tolerance)
+        top = lanczos_top(hvp, start, sharpness.max_products, sharpness.tolerance)
         names = list(replay.params)
         sizes = [replay.params[n].numel() for n in names]
 
