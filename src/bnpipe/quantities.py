@@ -11,10 +11,12 @@
 Decisions (params `analyze`):
 - A diverged run is the worst outcome, never a missing value: chance accuracy (1/10)
   for VGG, its initial loss for the DLN; `diverged` keeps the fact.
-- A claim about the end of training (a final accuracy "not lower", a trained layer) is
-  judged only when training has settled: a group whose training accuracy (train mode)
-  still rose by more than `plateau_points` over the last `final_fraction` of steps makes
-  it `not testable at this scale` (its numbers are still shown).
+- A comparison at the end of training (a final accuracy "not lower") is judged only
+  once the gap has settled: if the gap in training accuracy (train mode) between the two
+  groups moved by more than `plateau_points` over the last `final_fraction` of steps
+  (A's rise minus B's, seed mean), the test is `not testable at this scale` (its numbers
+  are still shown). Both groups may still be learning: a finite budget never ends
+  learning, and the gap is what is judged. A one-group test asks the group itself.
 - A VGG run has left chance at the first step where its training loss (train mode, on
   the step's batch; a running mean over `smooth_fraction` of the steps) is below
   ln(10) - `chance_margin`; NaN if it never does. The DLN is a regression with no chance

@@ -96,7 +96,7 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
             if is_tested(o):
                 judge_at(o, level)
         verdicts[p] = combine(parts)
-        for o in parts:  # each sentence once (BN's "still learning" would repeat)
+        for o in parts:  # each sentence once
             reasons += [r for r in o.reason.split("; ") if r and r not in reasons]
     primary = Outcome(
         Hypothesis(

@@ -36,7 +36,7 @@ RULES = {
     "spread in the per-seed values",
     NOT_TESTABLE: "the grid lacks a group the test needs, a compared network never left "
     "chance, no snapshot lies in the test's window after both networks left chance, or "
-    "(claims about the end of training) a group is still learning",
+    "(comparisons at the end of training) the gap between the groups is still moving",
 }
 CLAIM_RULE = (
     "Each claim's verdict is that of its primary test, declared in code before any data. "
