@@ -201,7 +201,11 @@ def test_a_scale_grid_has_every_group_its_primary_tests_need(scale):
     """The structure of a scale CI cannot run: its params resolve, and a run of its grid
     (null synthetic values, its groups, its seeds) gives every primary test it is meant
     to judge an interval, never `the grid has no ...` or too few seeds."""
-    params = load_params(raw_params(scale))
+    raw = raw_params(scale)
+    params = load_params(raw)
+    from bnpipe.report import _differences  # the report lists the scale's own mappings
+
+    assert "<code>grid.variants_at." in _differences(params, raw, "cifar10")
     runs = params.runs()
     groups = {(r.model, r.variant, r.lr) for r in runs}
     seeds = {len(params.grid.seeds[m]) for m in params.grid.models}
