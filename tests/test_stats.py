@@ -126,3 +126,15 @@ def test_within_strata_spearman_removes_simpsons_paradox_and_covers():
         ci = within_strata_spearman(xs, ys, strata, n_resamples=499)
         hits.append(ci.lo < truth < ci.hi)
     assert 0.88 < np.mean(hits) <= 0.99, np.mean(hits)
+
+
+def test_seeds_to_decide_is_the_smallest_n_whose_t_interval_clears_the_threshold():
+    from bnpipe.stats import Interval, seeds_to_decide
+
+    # estimate 1, se 1 from 3 seeds: per-seed sd sqrt(3). At n = 14 the 95% half-width is
+    # t(13) sqrt(3) / sqrt(14) = 2.1604 * 0.4629 = 1.00006 (not clear of 0); at n = 15,
+    # 2.1448 * 0.4472 = 0.959.
+    interval = Interval(1.0, -3.3, 5.3, 3, "t", se=1.0, df=2)
+    assert seeds_to_decide(interval, 0.0, 0.95) == 15
+    assert seeds_to_decide(interval, 1.0, 0.95) is None  # on the threshold: never
+    assert seeds_to_decide(interval, 0.0, 0.95, most=10) is None

@@ -169,7 +169,8 @@ def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
     the re-estimated statistics and the test accuracy must be the same for both."""
     from bnpipe.models import noise_layers, set_step
     from bnpipe.probes import SnapshotContext
-    from bnpipe.probes.clean_stats import CleanStatsProbe
+    from bnpipe.probes.clean_stats import CleanStatsProbe, batchnorm_layers
+    from bnpipe.probes.replay import frozen_stats
     from bnpipe.tasks import make_task
 
     root, params = setup
@@ -193,8 +194,23 @@ def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
         before = {k: v.clone() for k, v in model.state_dict().items()}
         x, y = task.probe_batch(8)
         ctx = SnapshotContext(spec, params, params.train.steps, model, x, y, task)
-        results[variant] = dict(((m, v) for _, m, v in CleanStatsProbe(4).measure(ctx)))
+        with frozen_stats(model):  # as the probe runner calls it
+            results[variant] = dict(((m, v) for _, m, v in CleanStatsProbe(4).measure(ctx)))
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        # independently: fresh statistics, the plain average over the same 4 clean batches
+        reference = build_model(RunSpec("vgg", "batchnorm", 0.1, 0), params)
+        reference.load_state_dict({k.replace(".norm.0.", ".norm."): v for k, v in final.items()})
+        for layer in batchnorm_layers(reference):
+            layer.reset_running_stats()
+            layer.momentum = None
+        reference.train()
+        with torch.no_grad():
+            for s in range(params.train.steps, params.train.steps + 4):
+                reference(task.batch(s)[0])
+        reference.eval()
+        expected = task.evaluate(reference)
+        assert results[variant]["test_acc_clean_stats"] == expected["test_acc"]
+        assert results[variant]["test_loss_clean_stats"] == pytest.approx(expected["test_loss"])
         assert all(layer.active for layer in noise_layers(model))
         earlier = SnapshotContext(spec, params, 3, model, x, y, task)
         assert list(CleanStatsProbe(4).measure(earlier)) == []  # the final state only

@@ -67,6 +67,22 @@ class Interval:
         return float(2 * stats.t.sf(abs(self.estimate - null) / self.se, self.df))
 
 
+def seeds_to_decide(interval: Interval, threshold: float, confidence: float,
+                    most: int = 1000) -> int | None:  # fmt: skip
+    """Seeds (pairs) that would put a t interval at `confidence` clear of `threshold`, if
+    the estimate and the per-seed spread stayed what they are now (sd = se sqrt(n)): a
+    planning figure for an inconclusive test, not a promise. None: more than `most`, or
+    no spread to go on."""
+    if not interval.ok or not np.isfinite(interval.se) or interval.se <= 0:
+        return None
+    gap = abs(interval.estimate - threshold)
+    sd = interval.se * np.sqrt(interval.n)
+    for n in range(max(2, interval.n), most + 1):
+        if stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n) < gap:
+            return n
+    return None
+
+
 def insufficient(estimate: float, n: int, reason: str) -> Interval:
     nan = float("nan")
     return Interval(estimate, nan, nan, n, "insufficient", reason=reason)

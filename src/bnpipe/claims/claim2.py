@@ -52,6 +52,11 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         )
 
     primary = test("input", LAYERS)
+    primary.notes.append(
+        "read with care: in a BN network the next layer's input is ReLU(gamma x + beta) with "
+        "x standardized over the batch, so its unit moments move only as gamma, beta and the "
+        "shape of x do; the conv output before normalization (a secondary) is free of that"
+    )
     secondaries = [test("input", (k,)) for k in LAYERS] + [test("pre", LAYERS)]
     return primary, secondaries
 

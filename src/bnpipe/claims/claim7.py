@@ -6,7 +6,10 @@ empirical content is the gradient-reduction factor ||dL/dy_j||^2 / ||g_j||^2, me
 a layer's units: primary, its log averaged over BN layers and the trained snapshots of
 the late window (the last half of training: "trained layers"), VGG BN at lr 0.1, below 0
 (BN shrinks the gradient that reaches y). The factor's gamma^2 / sigma^2 changes as the
-weights grow, so the whole run (window "all") is a secondary, not the test.
+weights grow, so the whole run (window "all") is a secondary, not the test, and the test
+waits until BN has stopped learning (its training accuracy rose at most plateau_points
+over the last final_fraction of steps): measured at 250 steps the factor is 1.8, at 3,000
+steps 1.0, and at lr 0.5 0.25.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         layers = tuple(range(1, 14)) if model == "vgg" else tuple(range(1, c.params.dln.layers))
         return c.curve(
             _reduction(model, lr, window), bn, bn, "theorem41", "log_reduction_median", layers,
-            window, log=False,
+            window, log=False, settled=True,  # gamma^2 / sigma^2 moves while BN learns
         )  # fmt: skip
 
     primary = test("vgg", LR)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from bnpipe.stats import Interval, difference, holm, mean_interval
+from bnpipe.stats import Interval, difference, holm, mean_interval, seeds_to_decide
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE, INSUFFICIENT = "not testable at this scale", "insufficient"
@@ -200,4 +200,12 @@ def sentence(o: Outcome) -> str:
     )
     if o.verdict == NOT_TESTABLE:  # measured, but not a test of the claim at this scale
         text += f" Not testable at this scale: {o.reason}."
+    if o.verdict == INCONCLUSIVE:  # what the budget lacks, in seeds
+        n = seeds_to_decide(i, h.threshold, o.level)
+        text += (
+            f" At this estimate and spread, about {n} seeds would decide it."
+            if n
+            else " The estimate sits too close to the threshold for any practical number "
+            "of seeds to decide it."
+        )
     return text

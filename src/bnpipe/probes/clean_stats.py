@@ -45,8 +45,10 @@ class CleanStatsProbe:
             for m in noise:
                 m.active = False
             for m in layers:
-                m.reset_running_stats()
+                # tracking first: reset_running_stats does nothing while it is off, and the
+                # probe runner turns it off (frozen_stats)
                 m.momentum, m.track_running_stats = None, True  # None: cumulative average
+                m.reset_running_stats()
             try:
                 ctx.model.train()
                 for s in range(last, last + self.batches):

@@ -341,8 +341,8 @@ def _differences(params: Params, raw_params: dict, data_source: str) -> str:
 
     def walk(a, b, key):
         if isinstance(a, dict):
-            for k in a:
-                walk(a[k], b.get(k), f"{key}.{k}" if key else k)
+            for k in a:  # a key the paper lacks (a scale's own mapping) compares to None
+                walk(a[k], b.get(k) if isinstance(b, dict) else None, f"{key}.{k}" if key else k)
         elif a != b:
             diffs.append(
                 f"<code>{html.escape(key)}</code> = {html.escape(json.dumps(a))} "
