@@ -100,7 +100,8 @@ def _flag_unconverged(probes: pd.DataFrame) -> pd.DataFrame:
         return probes
     keys = pd.MultiIndex.from_frame(probes[["run", "step"]])
     hit = keys.isin(pd.MultiIndex.from_frame(failed))
-    rename = hit & (probes.probe == "sharpness").to_numpy() & (probes.metric == "top_eig").to_numpy()
+    top_eig = ((probes.probe == "sharpness") & (probes.metric == "top_eig")).to_numpy()
+    rename = hit & top_eig
     probes = probes.copy()
     probes.loc[rename, "metric"] = "top_eig_unconverged"
     return probes
