@@ -163,8 +163,8 @@ def test_kill_9_during_probing_and_during_the_report_then_rerun_equals_a_clean_r
     root = _copy_checkout(tmp_path)
     params = root / "params.yaml"
     text = params.read_text().replace(  # a probe job of several seconds, to be killed
-        "      sharpness: {max_iterations: 3}\n    analyze: {n_resamples: 199",
-        "      sharpness: {max_iterations: 60, tolerance: 1.0e-9}\n    analyze: {n_resamples: 199",
+        "      sharpness: {max_products: 10}\n    analyze: {n_resamples: 199",
+        "      sharpness: {max_products: 60, tolerance: 1.0e-9}\n    analyze: {n_resamples: 199",
     )
     assert text != params.read_text()
     params.write_text(text)

@@ -60,7 +60,7 @@ PROBE_CURVES = {
     "ics": ("l2", "cos", "rel_l2", "affine_rel_l2"),
     "landscape": ("loss_min", "loss_max", "loss_range", "gpred_min", "gpred_max", "beta"),
     "landscape_random": ("loss_min", "loss_max", "loss_range", "gpred_min", "gpred_max", "beta"),
-    "sharpness": ("top_eig", "two_over_lr", "rel_residual"),
+    "sharpness": ("top_eig", "two_over_lr", "rel_residual", "converged"),
     "theorem41": ("rel_diff", "rel_diff_eps_free", "rel_diff_printed", "reduction_median"),
 }
 # per-run scalars read off a probe table: (probe, metric) -> quantity
@@ -76,8 +76,11 @@ def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
 
 def load_probes(tables: list[Path]) -> pd.DataFrame:
     """All probe rows, with the derived loss_range = loss_max - loss_min of each line (an
-    overflowing loss makes it non-finite: the comparisons rank that worst)."""
+    overflowing loss makes it non-finite: the comparisons rank that worst). A sharpness
+    estimate that did not reach its residual tolerance is renamed top_eig_unconverged:
+    kept in the table, never drawn or tested as top_eig."""
     probes = pd.concat([pd.read_csv(p) for p in tables], ignore_index=True)
+    probes = _flag_unconverged(probes)
     lines = probes[probes.probe.isin(["landscape", "landscape_random"])]
     wide = lines.pivot_table(
         index=["run", "step", "layer", "probe"], columns="metric", values="value",
@@ -87,6 +90,20 @@ def load_probes(tables: list[Path]) -> pd.DataFrame:
         with np.errstate(invalid="ignore"):
             span = (wide.loss_max - wide.loss_min).rename("value").reset_index()
         probes = pd.concat([probes, span.assign(metric="loss_range")], ignore_index=True)
+    return probes
+
+
+def _flag_unconverged(probes: pd.DataFrame) -> pd.DataFrame:
+    sharp = probes[probes.probe == "sharpness"]
+    failed = sharp[(sharp.metric == "converged") & (sharp.value != 1)][["run", "step"]]
+    if failed.empty:
+        return probes
+    keys = pd.MultiIndex.from_frame(probes[["run", "step"]])
+    hit = keys.isin(pd.MultiIndex.from_frame(failed))
+    top_eig = ((probes.probe == "sharpness") & (probes.metric == "top_eig")).to_numpy()
+    rename = hit & top_eig
+    probes = probes.copy()
+    probes.loc[rename, "metric"] = "top_eig_unconverged"
     return probes
 
 

@@ -222,11 +222,11 @@ class LandscapeParams:
 
 @dataclasses.dataclass(frozen=True)
 class SharpnessParams:
-    max_iterations: int
-    tolerance: float
+    max_products: int  # Hessian-vector products per snapshot at most
+    tolerance: float  # stop at a relative residual ||Hy - theta y|| / |theta| this small
 
     def check(self, where: str) -> None:
-        _at_least(self.max_iterations, 1, f"{where}.max_iterations")
+        _at_least(self.max_products, 1, f"{where}.max_products")
         if not self.tolerance > 0:
             raise ParamsError(f"{where}.tolerance: must be > 0, got {self.tolerance}")
 

@@ -2,67 +2,92 @@
 2021, "edge of stability"), beside 2 / lr, the largest curvature that plain gradient
 descent at that lr can follow without oscillating.
 
-Power iteration on Hessian-vector products: v <- Hv / ||Hv||, lambda = v . Hv, until the
-Rayleigh quotient changes by less than `tolerance` (relative) or `max_iterations` pass.
-That finds the eigenvalue of largest magnitude; if it is negative, a second power
-iteration on the shifted H - lambda I finds the top one. The first snapshot starts
-from a random vector drawn from the run's seed; each later one starts from the previous
-snapshot's vector (the top eigenvector moves little between close snapshots).
+Lanczos on Hessian-vector products, with full reorthogonalization: after j products the
+Krylov basis Q_j and the tridiagonal T_j = Q_j^T H Q_j give Ritz pairs (theta, Q_j s);
+the largest theta approximates the algebraically largest eigenvalue (not the largest in
+magnitude, which power iteration finds: at a BN network's initialization that is a large
+negative one). Its residual ||H y - theta y|| = beta_j |s_last| costs nothing to compute;
+iteration stops once it is at most `tolerance` x |theta|, and then some eigenvalue of H
+lies within tolerance x |theta| of theta. An estimate that has not reached the tolerance
+within `max_products` products is reported with converged = 0 and kept out of figures
+and tests.
 
-Rows (layer 0): top_eig, two_over_lr, iterations, rel_residual = ||Hv - lambda v|| / |lambda|.
+The first snapshot starts from a random vector drawn from the run's seed; each later one
+starts from the previous snapshot's top Ritz vector (the top eigenvector moves little
+between close snapshots, and a start near it converges in a few products).
+
+Rows (layer 0): top_eig, two_over_lr, products, rel_residual, converged (1 or 0).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
 
 from bnpipe.params import SharpnessParams
 from bnpipe.probes import SnapshotContext
-from bnpipe.probes.replay import Tensors, flat, gaussian_like
+from bnpipe.probes.replay import Tensors, gaussian_like
+
+REORTHOGONALIZE = 2  # Gram-Schmidt passes against the whole basis per product
 
 
-def power_iteration(
-    hvp: Callable[[Tensors], Tensors], start: Tensors, max_iterations: int, tolerance: float
-) -> tuple[float, Tensors, int, float]:
-    """(eigenvalue, unit eigenvector, iterations used, relative residual) of the operator
-    `hvp` (a function Tensors -> Tensors), from the vector `start`."""
-    v = _normalized(start)
-    eig, hv, iterations = math.nan, hvp(v), 0
-    for iterations in range(1, max_iterations + 1):
-        new_eig = (flat(v) @ flat(hv)).item()
-        converged = math.isfinite(eig) and abs(new_eig - eig) <= tolerance * abs(new_eig)
-        eig = new_eig
-        if converged or not math.isfinite(eig) or iterations == max_iterations:
-            break
-        v = _normalized(hv)
-        hv = hvp(v)
-    residual = (flat(hv) - eig * flat(v)).norm().item() / abs(eig) if eig else math.nan
-    return eig, v, iterations, residual
+@dataclass(frozen=True)
+class TopEigen:
+    value: float  # the top Ritz value
+    vector: Tensors  # its unit Ritz vector, shaped like the parameters
+    products: int  # Hessian-vector products used
+    rel_residual: float  # ||H y - value y|| / |value|
+    converged: bool  # rel_residual <= tolerance
 
 
-def _normalized(v: Tensors) -> Tensors:
-    norm = flat(v).norm()
-    return {k: t / norm.to(t.dtype) for k, t in v.items()}
+def lanczos_top(
+    hvp: Callable[[Tensors], Tensors], start: Tensors, max_products: int, tolerance: float
+) -> TopEigen:
+    """The algebraically largest eigenvalue of the symmetric operator `hvp`, by Lanczos
+    from `start` (see the module docstring)."""
+    names = list(start)
+    shapes = [start[n].shape for n in names]
+    sizes = [start[n].numel() for n in names]
+    dtype = start[names[0]].dtype
 
+    def to_flat(v: Tensors) -> torch.Tensor:  # (n,) in fp64: dot products over many tensors
+        return torch.cat([v[n].reshape(-1).double() for n in names])
 
-def top_eigenvalue(
-    hvp: Callable[[Tensors], Tensors], start: Tensors, max_iterations: int, tolerance: float
-) -> tuple[float, Tensors, int, float]:
-    """The largest (algebraic) eigenvalue. Power iteration converges to the eigenvalue of
-    largest magnitude; when that is negative, a second run on H - lambda_neg I (whose
-    eigenvalues are all >= 0) finds lambda_max - lambda_neg."""
-    eig, vector, iterations, residual = power_iteration(hvp, start, max_iterations, tolerance)
-    if not eig < 0:
-        return eig, vector, iterations, residual
-    shift = eig
+    def to_tensors(x: torch.Tensor) -> Tensors:
+        parts = torch.split(x, sizes)
+        return {n: p.reshape(s).to(dtype) for n, p, s in zip(names, parts, shapes, strict=True)}
 
-    def shifted(v: Tensors) -> Tensors:
-        hv = hvp(v)
-        return {k: hv[k] - shift * v[k] for k in hv}
-
-    top, vector, more, residual = power_iteration(shifted, start, max_iterations, tolerance)
-    return top + shift, vector, iterations + more, residual * abs(top) / abs(top + shift)
+    q = to_flat(start)
+    q = q / q.norm()
+    basis = [q]  # orthonormal Krylov vectors, (n,) each
+    alphas: list[float] = []
+    betas: list[float] = []
+    theta, ritz, rel, products = math.nan, q, math.inf, 0
+    for products in range(1, max_products + 1):
+        w = to_flat(hvp(to_tensors(basis[-1])))
+        if not torch.isfinite(w).all():
+            return TopEigen(math.nan, to_tensors(basis[0]), products, math.inf, False)
+        alphas.append((basis[-1] @ w).item())
+        stacked = torch.stack(basis)  # (j, n)
+        for _ in range(REORTHOGONALIZE):
+            w = w - stacked.T @ (stacked @ w)
+        beta = w.norm().item()
+        t = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+        if betas:
+            off = torch.tensor(betas, dtype=torch.float64)
+            t += torch.diag(off, 1) + torch.diag(off, -1)
+        values, vectors = torch.linalg.eigh(t)  # ascending
+        theta, s = values[-1].item(), vectors[:, -1].to(w.device)
+        ritz = stacked.T @ s
+        rel = beta * abs(s[-1].item()) / abs(theta) if theta else math.inf
+        if rel <= tolerance or beta <= 1e-12 * max(abs(theta), 1e-30):
+            break  # converged, or the Krylov space is invariant (exact)
+        basis.append(w / beta)
+        betas.append(beta)
+    return TopEigen(theta, to_tensors(ritz / ritz.norm()), products, rel, rel <= tolerance)
 
 
 class SharpnessProbe:
@@ -70,21 +95,23 @@ class SharpnessProbe:
 
     def __init__(self, settings: SharpnessParams, reuse_graph: bool = True):
         self.settings, self.reuse_graph = settings, reuse_graph
-        self.vector: Tensors | None = None  # the last snapshot's eigenvector (warm start)
+        self.vector: Tensors | None = None  # the last snapshot's top Ritz vector (warm start)
 
     def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
         replay = ctx.replay
         start = self.vector
-        if start is None or not math.isfinite(flat(start).norm().item()):
+        if start is None or not all(torch.isfinite(t).all() for t in start.values()):
             start = gaussian_like(replay.params, ctx.spec.seed, 0, "sharpness")
-        eig, vector, iterations, residual = top_eigenvalue(
+        top = lanczos_top(
             replay.hvp_operator(self.reuse_graph),
             start,
-            self.settings.max_iterations,
+            self.settings.max_products,
             self.settings.tolerance,
         )
-        self.vector = vector
-        yield 0, "top_eig", eig
+        if math.isfinite(top.value):
+            self.vector = top.vector
+        yield 0, "top_eig", top.value
         yield 0, "two_over_lr", 2.0 / ctx.spec.lr
-        yield 0, "iterations", float(iterations)
-        yield 0, "rel_residual", residual
+        yield 0, "products", float(top.products)
+        yield 0, "rel_residual", top.rel_residual
+        yield 0, "converged", float(top.converged)
