@@ -28,3 +28,30 @@ def test_seeds_depend_on_purpose_and_probe_batch_is_fixed():
     assert derive_seed(0, 5, "shuffle") == derive_seed(0, 5, "shuffle")
     assert torch.equal(probe_indices(500, 64, seed=1), probe_indices(500, 64, seed=1))
     assert len(set(probe_indices(500, 64, seed=1).tolist())) == 64
+
+
+def test_the_evaluated_training_subset_is_fixed_per_seed_sorted_and_all_when_zero():
+    from bnpipe.data.batches import eval_train_indices
+
+    subset = eval_train_indices(1000, 100, seed=0)
+    assert len(subset) == 100 and len(set(subset.tolist())) == 100
+    assert subset.tolist() == sorted(subset.tolist())  # read in order
+    assert torch.equal(subset, eval_train_indices(1000, 100, seed=0))  # every evaluation
+    assert not torch.equal(subset, eval_train_indices(1000, 100, seed=1))
+    assert torch.equal(eval_train_indices(1000, 0, seed=0), torch.arange(1000))  # 0 = all
+    assert torch.equal(eval_train_indices(50, 100, seed=0), torch.arange(50))
+
+
+def test_snapshot_schedule_log_share_known_answers():
+    from bnpipe.schedule import snapshot_steps
+
+    # no log share: n evenly spaced steps
+    assert snapshot_steps(100, 5, log_share=0.0) == [0, 25, 50, 75, 100]
+    # the protocol's half and half (quick's VGG): 3 even interior steps 62.5 -> 62, 125,
+    # 187.5 -> 188, and 3 log-spaced ones
+    assert snapshot_steps(250, 8) == [0, 1, 4, 10, 62, 125, 188, 250]
+    # cpu: 16 snapshots, log share 0.15: round(0.85 * 14) = 12 even interior steps
+    # (k * 3000 / 13) and 2 log-spaced ones
+    assert snapshot_steps(3000, 16, log_share=0.15) == [
+        0, 1, 2, 231, 462, 692, 923, 1154, 1385, 1615, 1846, 2077, 2308, 2538, 2769, 3000
+    ]  # fmt: skip

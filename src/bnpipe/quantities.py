@@ -45,17 +45,22 @@ CHANCE_ACC = 0.1  # ten classes
 Group = tuple[str, str, float]  # (model, variant, lr)
 
 
+def running_mean(series: pd.Series, steps: int, params: Params) -> pd.Series:
+    """A per-step series averaged over the last `smooth_fraction` of a run's steps (NaN
+    until a whole window has passed)."""
+    window = max(1, round(params.analyze.smooth_fraction * steps))
+    return series.rolling(window, min_periods=window).mean()
+
+
 def trained_step(history: pd.DataFrame, model: str, steps: int, params: Params) -> float:
     """The first step at which a run has left chance (see the module's decisions)."""
     if model != "vgg":
         return 0.0
-    a = params.analyze
     losses = history.dropna(subset=["train_loss"]).set_index("step").train_loss
     if losses.empty:
         return math.nan
-    window = max(1, round(a.smooth_fraction * steps))
-    smooth = losses.rolling(window, min_periods=window).mean()
-    below = smooth[smooth < math.log(10) - a.chance_margin]
+    smooth = running_mean(losses, steps, params)
+    below = smooth[smooth < math.log(10) - params.analyze.chance_margin]
     return float(below.index[0]) if len(below) else math.nan
 
 
@@ -135,8 +140,7 @@ def run_quantities(
         accs = history.dropna(subset=["train_acc"]).set_index("step").train_acc
         curve = accs.reindex(range(steps)).fillna(CHANCE_ACC)  # after a divergence: chance
         rows.append((run, "train_acc_mean", float(curve.mean())))
-        window = max(1, round(params.analyze.smooth_fraction * steps))
-        smooth = accs.rolling(window, min_periods=window).mean()
+        smooth = running_mean(accs, steps, params)
         for t in params.analyze.acc_thresholds:
             hit = smooth[smooth >= t].index
             rows.append((run, f"steps_to_acc{t:g}", float(hit.min()) if len(hit) else math.nan))

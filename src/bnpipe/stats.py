@@ -78,7 +78,7 @@ def seeds_to_decide(interval: Interval, threshold: float, confidence: float,
     gap = abs(interval.estimate - threshold)
     sd = interval.se * np.sqrt(interval.n)
     for n in range(max(2, interval.n), most + 1):
-        if stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n) < gap:
+        if _half_width(sd / np.sqrt(n), n - 1, confidence) < gap:
             return n
     return None
 
@@ -93,8 +93,13 @@ def _finite(values) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
+def _half_width(se: float, df: float, confidence: float) -> float:
+    """Half the width of a two-sided t interval at `confidence`."""
+    return float(stats.t.ppf(0.5 + confidence / 2, df) * se)
+
+
 def _t(estimate: float, se: float, df: float, n: int, method: str, confidence: float):
-    half = stats.t.ppf(0.5 + confidence / 2, df) * se
+    half = _half_width(se, df, confidence)
     return Interval(estimate, estimate - half, estimate + half, n, method, se, df)
 
 

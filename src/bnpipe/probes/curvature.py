@@ -29,7 +29,7 @@ import torch
 
 from bnpipe.params import SharpnessParams
 from bnpipe.probes import SnapshotContext
-from bnpipe.probes.replay import Tensors, gaussian_like
+from bnpipe.probes.replay import Tensors, flat, gaussian_like
 
 REORTHOGONALIZE = 2  # Gram-Schmidt passes against the whole basis per product
 
@@ -48,32 +48,28 @@ def lanczos_top(
 ) -> TopEigen:
     """The algebraically largest eigenvalue of the symmetric operator `hvp`, by Lanczos
     from `start` (see the module docstring)."""
-    names = list(start)
-    shapes = [start[n].shape for n in names]
+    names = list(start)  # flat() concatenates in this order; to_tensors undoes it
     sizes = [start[n].numel() for n in names]
     dtype = start[names[0]].dtype
 
-    def to_flat(v: Tensors) -> torch.Tensor:  # (n,) in fp64: dot products over many tensors
-        return torch.cat([v[n].reshape(-1).double() for n in names])
-
     def to_tensors(x: torch.Tensor) -> Tensors:
         parts = torch.split(x, sizes)
-        return {n: p.reshape(s).to(dtype) for n, p, s in zip(names, parts, shapes, strict=True)}
+        return {n: p.view_as(start[n]).to(dtype) for n, p in zip(names, parts, strict=True)}
 
-    q = to_flat(start)
-    q = q / q.norm()
-    basis = [q]  # orthonormal Krylov vectors, (n,) each
+    q = flat(start)  # (n,) fp64
+    basis = q.new_empty(max_products, q.numel())  # (k, n): orthonormal Krylov vectors
+    basis[0] = q / q.norm()
     alphas: list[float] = []
     betas: list[float] = []
-    theta, ritz, rel, products = math.nan, q, math.inf, 0
+    theta, s, rel, products = math.nan, None, math.inf, 0
     for products in range(1, max_products + 1):
-        w = to_flat(hvp(to_tensors(basis[-1])))
+        j = products  # vectors in the basis
+        w = flat(hvp(to_tensors(basis[j - 1])))
         if not torch.isfinite(w).all():
             return TopEigen(math.nan, to_tensors(basis[0]), products, math.inf, False)
-        alphas.append((basis[-1] @ w).item())
-        stacked = torch.stack(basis)  # (j, n)
+        alphas.append((basis[j - 1] @ w).item())
         for _ in range(REORTHOGONALIZE):
-            w = w - stacked.T @ (stacked @ w)
+            w = w - basis[:j].T @ (basis[:j] @ w)
         beta = w.norm().item()
         t = torch.diag(torch.tensor(alphas, dtype=torch.float64))
         if betas:
@@ -81,12 +77,12 @@ def lanczos_top(
             t += torch.diag(off, 1) + torch.diag(off, -1)
         values, vectors = torch.linalg.eigh(t)  # ascending
         theta, s = values[-1].item(), vectors[:, -1].to(w.device)
-        ritz = stacked.T @ s
         rel = beta * abs(s[-1].item()) / abs(theta) if theta else math.inf
-        if rel <= tolerance or beta <= 1e-12 * max(abs(theta), 1e-30):
-            break  # converged, or the Krylov space is invariant (exact)
-        basis.append(w / beta)
+        if rel <= tolerance or beta <= 1e-12 * max(abs(theta), 1e-30) or j == max_products:
+            break  # converged, the Krylov space is invariant (exact), or out of budget
+        basis[j] = w / beta
         betas.append(beta)
+    ritz = basis[: len(alphas)].T @ s  # the top Ritz vector, formed once
     return TopEigen(theta, to_tensors(ritz / ritz.norm()), products, rel, rel <= tolerance)
 
 
