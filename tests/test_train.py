@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import make_imagefolder_archive, raw_params
 
+from bnpipe import speed
 from bnpipe.data.batches import DeviceData, train_batch_indices
 from bnpipe.data.prepare import load_prepared, prepare_cifar10
 from bnpipe.models import build_model
@@ -26,6 +27,12 @@ def setup(tmp_path_factory):
     params = load_params(raw_params("smoke"))
     prepare_cifar10(root / "a.tar.gz", root / "prepared.npz", params.data)
     return root, params
+
+
+def _probe_model(spec, params):
+    """The model as the probe runner builds it: training's memory layout, fp32."""
+    plan = speed.probe_plan(speed.resolve(params.speed, "cpu", spec.model))
+    return speed.prepare(build_model(spec, params), plan)
 
 
 def _run(setup, name, spec=None, **kw):
@@ -57,7 +64,7 @@ def test_replaying_step_t_from_its_snapshot_gives_the_logged_loss(setup):
     spec = params.run("vgg-batchnorm-lr0.1-s0")
     t = params.train
     for step in snapshot_steps(t.steps, t.snapshots, t.log_share)[:-1]:
-        model = build_model(spec, params)
+        model = _probe_model(spec, params)
         model.load_state_dict(torch.load(snapshot_path(root / "replay", step)))
         model.train()
         idx = train_batch_indices(data.n_train, params.train.batch_size, spec.seed, step)
@@ -154,7 +161,7 @@ def test_the_lag_shift_replay_is_training_itself(setup):
     record = _run(setup, "lag", spec=spec)
     first, last = record["snapshot_steps"][1], params.train.steps  # 3 and 12 at smoke
     task = make_task(spec, params, root / "prepared.npz", "cpu")
-    model = build_model(spec, params)
+    model = _probe_model(spec, params)
     model.load_state_dict(torch.load(snapshot_path(root / "lag", first)))
     set_step(noise_layers(model), first)
     x, y = task.probe_batch(8)

@@ -144,6 +144,15 @@ class TrainParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpeedParams:
+    """How VGG's training step runs (bnpipe.speed); the DLN always runs plain fp32."""
+
+    channels_last: Literal["auto", "always", "never"]  # auto: where measured faster
+    compile: bool
+    precision: Literal["fp32", "tf32", "bf16"]
+
+
+@dataclasses.dataclass(frozen=True)
 class NormParams:
     eps: float
     momentum: float
@@ -327,6 +336,7 @@ class Params:
     norm: NormParams
     noise: NoiseParams
     train: TrainParams
+    speed: SpeedParams
     probe: ProbeParams
     analyze: AnalyzeParams
 
@@ -348,7 +358,7 @@ class Params:
 
     def run_sections(self, spec: RunSpec) -> tuple[str, ...]:
         """The params sections a run's training outputs depend on."""
-        sections = ("dln",) if spec.model == "dln" else ("data", "vgg", "train")
+        sections = ("dln",) if spec.model == "dln" else ("data", "vgg", "train", "speed")
         if spec.variant != "standard":
             sections += ("noise",) if spec.variant == "noisy_standard" else ("norm",)
         if spec.variant == "noisy_batchnorm":
@@ -484,6 +494,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParamsError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            kind = type(value).__name__
+            raise ParamsError(f"{key}: expected true or false, got {kind} {value!r}")
         return value
     if hint is str:
         if not isinstance(value, str):

@@ -15,6 +15,7 @@ started again continues from its last checkpoint and gives the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import time
@@ -25,8 +26,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from bnpipe import speed
 from bnpipe.files import save_torch, write_csv, write_json
-from bnpipe.models import build_model, noise_layers, set_step
+from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
 from bnpipe.schedule import snapshot_steps
@@ -54,9 +56,10 @@ def train_run(
     out, work = Path(out), Path(out) / ".work"
     t_start = time.perf_counter()
     task = make_task(spec, params, prepared, device)
-    model = build_model(spec, params).to(device)
-    noise = noise_layers(model)  # found once: set_step runs every step
-    optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # no momentum, no decay
+    plan = speed.resolve(params.speed, device, spec.model)
+    speed.set_matmul_precision(device, plan.precision)
+    model = speed.prepare(build_model(spec, params).to(device), plan)
+    train_step = speed.TrainingStep(model, task, spec.lr, plan, device)
     settings = params.training(spec.model)
     T = settings.steps
     schedule = set(snapshot_steps(T, settings.snapshots, settings.log_share))
@@ -115,28 +118,20 @@ def train_run(
                 {
                     "fingerprint": fingerprint,
                     "step": t,
-                    "model": model.state_dict(),
+                    "model": speed.nchw_state(model),
                     "steps_log": steps_log,
                     "evals_log": evals_log,
                 },
             )
         if is_snapshot:
-            save_torch(snapshot_path(work, t), _cpu_state(model))
+            save_torch(snapshot_path(work, t), speed.nchw_state(model))
         if is_eval:
             t_eval = time.perf_counter()
             evals_log.append({"step": t, **_evaluate(model, task)})
             eval_s += time.perf_counter() - t_eval
         if t == T:
             break
-        x, y = task.batch(t)
-        model.train()
-        set_step(noise, t)  # noisy variants draw step t's noise
-        output = model(x)
-        loss = task.loss(output, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        pending.append((t, loss.detach(), task.accuracy(output.detach(), y)))
+        pending.append((t, *train_step(t)))
         bar.update(1)
     bar.close()
     if not diverged and not all(p.isfinite().all() for p in model.parameters()):
@@ -180,6 +175,7 @@ def train_run(
             "data": task.data_meta,
             "packages": package_versions(),
             "device": device_name(device),
+            "speed": dataclasses.asdict(plan),
         },
     }
     # Publish: snapshots and final state first, run.json last (its presence = complete).
@@ -188,7 +184,7 @@ def train_run(
     snapshot_dir(work).mkdir(parents=True, exist_ok=True)
     snapshot_dir(work).rename(snapshot_dir(out))
     write_csv(out / "history.csv", history)
-    save_torch(out / "final.pt", _cpu_state(model))
+    save_torch(out / "final.pt", speed.nchw_state(model))
     write_json(out / "run.json", record)
     shutil.rmtree(work, ignore_errors=True)
     return record
@@ -202,10 +198,6 @@ def _evaluate(model: nn.Module, task) -> dict[str, float]:
         return task.evaluate(model)
     finally:
         model.train(was_training)
-
-
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def _load_resume(work: Path, fingerprint: dict, device: str) -> dict | None:

@@ -143,7 +143,14 @@ class AlgorithmOneNoise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not self.active:
             return x
-        s, m = self.draw(x)
+        s, m = self.draw(x)  # drawn in NCHW order whatever x's layout: the same noise
+        if (
+            x.dim() == 4
+            and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)
+        ):  # keep the elementwise ops in x's layout (mixed layouts are slow)
+            s = s.contiguous(memory_format=torch.channels_last)
+            m = m.contiguous(memory_format=torch.channels_last)
         return s * x + m
 
     def extra_repr(self) -> str:

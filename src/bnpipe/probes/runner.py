@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from bnpipe import speed
 from bnpipe.files import write_csv
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
@@ -29,7 +30,11 @@ class SnapshotProber:
         self.spec, self.params, self.run_dir, self.device = spec, params, Path(run_dir), device
         self.task = make_task(spec, params, prepared, device)
         self.probe_x, self.probe_y = self.task.probe_batch(params.probe.batch_size)
-        self.model = build_model(spec, params).to(device)
+        # Training's memory layout (so a replayed step equals training's to the bit), but
+        # always fp32 and eager, whatever precision training used.
+        self.plan = speed.probe_plan(speed.resolve(params.speed, device, spec.model))
+        speed.set_matmul_precision(device, self.plan.precision)
+        self.model = speed.prepare(build_model(spec, params).to(device), self.plan)
         self.noise = noise_layers(self.model)
 
     def snapshot_steps(self) -> list[int]:

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from string import Template
 
@@ -400,6 +401,33 @@ def _evaluation(params: Params, records: list[dict]) -> str:
             f" Evaluation took {100 * float(pd.Series(shares).median()):.1f}% as long as the rest "
             f"of a run (median over {len(shares)} runs; at most {100 * max(shares):.1f}%)."
         )
+    return text + _training_step(records)
+
+
+def _training_step(records: list[dict]) -> str:
+    """How the VGG runs' training step ran (params `speed`), and a warning when a run
+    trained in a precision other than fp32 (its results are then not round-off equal)."""
+    plans = [r["provenance"].get("speed", {}) for r in records if r["model"] == "vgg"]
+    if not plans:
+        return ""
+    layouts = sum(bool(p.get("channels_last")) for p in plans)
+    compiled = sum(bool(p.get("compile")) for p in plans)
+    precisions = [p.get("precision", "fp32") for p in plans]
+    lowered = Counter(precision for precision in precisions if precision != "fp32")
+    text = (
+        f" Training step: NCHW layout in {len(plans) - layouts} VGG runs, channels_last in "
+        f"{layouts} (round-off only)"
+        + (f", torch.compile in {compiled}" if compiled else "")
+        + "; probes always fp32."
+    )
+    if lowered:
+        used = ", ".join(f"{precision} in {n} runs" for precision, n in sorted(lowered.items()))
+        text += (
+            f" <strong>Reduced precision:</strong> {used} (params speed.precision): these "
+            "runs' numbers differ from fp32 by more than round-off."
+        )
+    else:
+        text += " Every run trained in full fp32."
     return text
 
 

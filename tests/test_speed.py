@@ -1,0 +1,91 @@
+"""The training step's switches (bnpipe.speed): which apply where, and that the layout
+switch changes nothing but round-off."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import raw_params
+
+from bnpipe import speed
+from bnpipe.models import build_model, noise_layers, set_step
+from bnpipe.params import ParamsError, RunSpec, SpeedParams, load_params
+
+
+def test_auto_layout_is_on_where_measured_faster_and_the_dln_stays_plain():
+    auto = SpeedParams("auto", False, "fp32")
+    assert speed.resolve(auto, "cpu", "vgg") == speed.StepPlan(channels_last=True)
+    assert speed.resolve(auto, "cuda", "vgg") == speed.StepPlan(channels_last=False)
+    assert speed.resolve(SpeedParams("never", False, "fp32"), "cpu", "vgg").channels_last is False
+    assert speed.resolve(SpeedParams("always", True, "bf16"), "cpu", "dln") == speed.StepPlan()
+    bf16 = speed.resolve(SpeedParams("always", False, "bf16"), "cpu", "vgg")
+    assert not bf16.exact and speed.probe_plan(bf16) == speed.StepPlan(channels_last=True)
+    with pytest.raises(ValueError, match="tf32 is a CUDA mode"):
+        speed.resolve(SpeedParams("auto", False, "tf32"), "cpu", "vgg")
+
+
+def test_a_bad_switch_is_refused_with_its_key():
+    raw = raw_params("smoke")
+    raw["speed"]["precision"] = "fp16"
+    with pytest.raises(ParamsError, match="speed.precision"):
+        load_params(raw)
+    raw = raw_params("smoke")
+    raw["speed"]["compile"] = "yes"
+    with pytest.raises(ParamsError, match="speed.compile: expected true or false"):
+        load_params(raw)
+
+
+def _pair(variant: str):
+    params = load_params(raw_params("smoke"))
+    spec = RunSpec("vgg", variant, 0.1, 0)
+    nchw = build_model(spec, params)
+    nhwc = speed.prepare(copy.deepcopy(nchw), speed.StepPlan(channels_last=True))
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 3, 32, 32, generator=gen), torch.randint(0, 10, (32,), generator=gen)
+    return nchw, nhwc, x, y
+
+
+@pytest.mark.parametrize("variant", ["standard", "batchnorm", "noisy_batchnorm", "l1"])
+def test_channels_last_is_the_same_forward_pass_to_round_off(variant):
+    nchw, nhwc, x, y = _pair(variant)
+    for model in (nchw, nhwc):
+        set_step(noise_layers(model), 3)  # noisy BN: the same draws in either layout
+    a, b = nchw(x), nhwc(x)
+    # fp32 round-off (~6e-8 per operation) grown through 8 layers: measured 5e-7 (standard)
+    # to 8e-6 (BN, whose batch statistics amplify it); a wrong layout or noise is O(1)
+    assert ((b - a).norm() / a.norm()).item() < 5e-5
+
+
+def test_one_channels_last_step_updates_the_weights_as_nchw_does():
+    """Standard VGG: one SGD step's loss and new weights agree to fp32 round-off (BN
+    networks at initialization amplify round-off in the backward pass: there even fp32
+    and fp64 gradients differ by about 1e-3, so the forward test above is theirs)."""
+    nchw, nhwc, x, y = _pair("standard")
+    for model in (nchw, nhwc):
+        step = speed.forward_loss(model, F.cross_entropy, speed.StepPlan(), "cpu")
+        _, loss = step(x, y)
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(p.grad, alpha=-0.1)
+    for (name, a), b in zip(nchw.state_dict().items(), nhwc.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_snapshots_are_saved_in_nchw_whatever_the_training_layout():
+    nchw, nhwc, _, _ = _pair("batchnorm")
+    conv = next(k for k, v in nhwc.state_dict().items() if v.dim() == 4)
+    assert not nhwc.state_dict()[conv].is_contiguous()
+    state = speed.nchw_state(nhwc)
+    assert all(v.is_contiguous() for v in state.values())
+    assert all(torch.equal(state[k], v) for k, v in nchw.state_dict().items())
+
+
+def test_bf16_autocast_runs_the_forward_pass_in_bf16_and_the_loss_in_fp32():
+    nchw, _, x, y = _pair("batchnorm")
+    plan = speed.StepPlan(precision="bf16")
+    output, loss = speed.forward_loss(nchw, F.cross_entropy, plan, "cpu")(x, y)
+    assert output.dtype == torch.bfloat16 and loss.dtype == torch.float32
