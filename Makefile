@@ -2,6 +2,8 @@
 # make cpu   - the `cpu` scale: every claim on the full CIFAR-10, about 1.5 h on 2 cores;
 #              CIFAR=PATH takes a local archive instead of the official download
 # make test  - the test suite (unit tests and one integration test through Snakemake and DVC)
+# make bench - time the training step (against a plain PyTorch loop), the probes and
+#              concurrent jobs on this device -> reports/bench.json (+ the report's section)
 # make lint  - ruff, snakemake --lint, snakefmt
 # Both install the environment first: .venv in the checkout, pinned by requirements.lock.
 PYTHON ?= python3
@@ -13,7 +15,10 @@ SMK := snakemake --workflow-profile workflow/profiles/default --cores all
 
 CIFAR ?=
 
-.PHONY: run cpu test lint clean
+BENCH_ARGS ?=
+BENCH_OUT ?= reports/bench.json
+
+.PHONY: run cpu bench test lint clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +31,12 @@ run: $(STAMP)
 
 cpu: $(STAMP)
 	$(SMK) --config scale=cpu $(if $(CIFAR),cifar_archive=$(abspath $(CIFAR)))
+
+bench: $(STAMP)
+	python workflow/scripts/bench.py --out $(BENCH_OUT) $(BENCH_ARGS)
+	@# re-render the existing report (only its last job reruns) at the scale that made it
+	if [ "$(BENCH_OUT)" = reports/bench.json ] && [ -f reports/claims.json ]; then $(SMK) reports/index.html --config scale=$$(python -c \
+	  "import json; print(json.load(open('reports/claims.json'))['scale'])"); fi
 
 test: $(STAMP)
 	pytest -q

@@ -27,8 +27,13 @@ def run_parser(description: str) -> argparse.ArgumentParser:
 
 
 def params_from(args: argparse.Namespace) -> Params:
-    with args.params.open() as f:
+    return load_scale(args.params, args.scale)
+
+
+def load_scale(params_file: Path, scale: str | None = None) -> Params:
+    """The params file with `scale` (if given) in place of the file's own."""
+    with Path(params_file).open() as f:
         raw = yaml.safe_load(f) or {}
-    if args.scale:
-        raw["scale"] = args.scale
+    if scale:
+        raw["scale"] = scale
     return load_params(raw)

@@ -32,7 +32,7 @@ class CifarTask:
     def __init__(
         self,
         prepared: Path,
-        data: DataParams,
+        data: DataParams | None,  # None: any prepared file (the benchmark's timing task)
         batch_size: int,
         seed: int,
         device: str,

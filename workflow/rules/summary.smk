@@ -1,6 +1,7 @@
 REPORT = "reports/index.html"
 CLAIMS = "reports/claims.json"
 FIGURES = "reports/figures"
+BENCH = "reports/bench.json"  # written by `make bench`; the report shows it when present
 
 
 rule analyze:
@@ -36,6 +37,7 @@ rule report:
         rules.analyze.output,
         claims=CLAIMS,
         probes=expand(PROBES, run=RUN_IDS),
+        bench=[BENCH] if os.path.exists(BENCH) else [],
     output:
         html=REPORT,
         figures=directory(FIGURES),
@@ -47,7 +49,9 @@ rule report:
         args=ARGS,
         digest=P.digest(),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
+        bench=f"--bench {BENCH}" if os.path.exists(BENCH) else "",
     shell:
         "python workflow/scripts/report.py {params.args} --results results"
         " --claims {input.claims} --probes {input.probes} --runs {params.run_dirs}"
-        " --out {output.html} --figures {output.figures} 2> {log}"
+        " --out {output.html} --figures {output.figures}"
+        " {params.bench} 2> {log}"

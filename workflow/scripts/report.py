@@ -19,8 +19,19 @@ p.add_argument("--probes", type=Path, nargs="+", required=True, help="probe tabl
 p.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories")
 p.add_argument("--out", type=Path, required=True, help="HTML page to write")
 p.add_argument("--figures", type=Path, required=True, help="folder for SVG/PNG/JSON figures")
+p.add_argument("--bench", type=Path, help="reports/bench.json, when `make bench` wrote one")
 args = p.parse_args()
 raw = yaml.safe_load(args.params.read_text())
 params = params_from(args)
-build_report(params, raw, args.results, args.claims, args.probes, args.runs, args.out, args.figures)
+build_report(
+    params,
+    raw,
+    args.results,
+    args.claims,
+    args.probes,
+    args.runs,
+    args.out,
+    args.figures,
+    args.bench,
+)
 print(f"wrote {args.out} and {args.figures}/")

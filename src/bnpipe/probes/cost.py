@@ -48,26 +48,34 @@ def probe_cost(
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Rows (probe, method, seconds, train_steps): mean over `snapshots` snapshots spread
-    over the run; train_steps = seconds / (median seconds of one training step)."""
+    over the run; train_steps = seconds / (median seconds of one training step).
+    attrs: train_step_s, and products: per snapshot step, the Hessian-vector products the
+    pipeline's Lanczos needed and whether it converged."""
     prober = SnapshotProber(spec, params, prepared, run_dir, device)
     steps = prober.snapshot_steps()
     picked = [steps[round(i * (len(steps) - 1) / max(1, snapshots - 1))] for i in range(snapshots)]
     step_s = _training_step_seconds(prober, picked[0])
     rows = []
+    products: dict[int, dict[str, float]] = {}  # snapshot step -> Hessian products, converged
     for method, probes in (
         ("pipeline", make_probes(params)),
         ("reference", reference_probes(params)),
     ):
         spent: dict[str, list[float]] = {p.name: [] for p in probes}
         for step in picked:
-            for name, _, seconds in prober.measure(step, probes):
+            for name, measured, seconds in prober.measure(step, probes):
                 spent[name].append(seconds)
+                if method == "pipeline" and name == "sharpness":
+                    products[step] = {
+                        m: v for _, m, v in measured if m in ("products", "converged")
+                    }
         for name, times in spent.items():
             rows.append((name, method, statistics.mean(times)))
         rows.append(("all", method, sum(statistics.mean(t) for t in spent.values())))
     table = pd.DataFrame(rows, columns=["probe", "method", "seconds"])
     table["train_steps"] = table.seconds / step_s
     table.attrs["train_step_s"] = step_s
+    table.attrs["products"] = products
     return table
 
 

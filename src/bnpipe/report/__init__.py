@@ -25,6 +25,7 @@ from bnpipe.figure_specs import FigureSpec, Inputs
 from bnpipe.files import staging_dir, write_text
 from bnpipe.params import Params, load_params
 from bnpipe.provenance import git_state, package_versions
+from bnpipe.report import bench_section
 
 TEMPLATE = Path(__file__).with_name("template.html")
 # The next scale up, and how to run it (README "Scales"): the report's first line points there.
@@ -55,6 +56,7 @@ def build_report(
     run_dirs: list[Path],
     out: Path,
     figures_dir: Path,
+    bench: Path | None = None,
 ) -> None:
     results = Path(results)
     records = {r["id"]: r for r in (_read_json(Path(d) / "run.json") for d in run_dirs)}
@@ -109,6 +111,7 @@ def build_report(
             sections="\n".join(sections),
             runs_table=_runs_table(inputs.runs),
             provenance=_provenance(params, list(records.values()), common),
+            speed=bench_section.render(_read_json(bench) if bench else None),
         )
         _replace_dir(staging, Path(figures_dir))
     finally:

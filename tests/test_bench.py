@@ -1,0 +1,71 @@
+"""The benchmark: FLOPs against a hand count, and the whole bench at a tiny size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ROOT, make_imagefolder_archive, raw_params
+
+from bnpipe import bench
+from bnpipe.data.prepare import prepare_cifar10
+from bnpipe.models import build_model
+from bnpipe.params import RunSpec, load_params
+from bnpipe.report import bench_section
+
+
+@pytest.mark.parametrize("variant", ["standard", "noisy_batchnorm"])
+def test_flops_per_step_are_the_convolutions_and_the_linear_layer_counted_by_hand(variant):
+    """Forward 2*B*H*W*Cin*Cout*9 per 3x3 conv (padding 1) and 2*B*in*out for the linear
+    layer; backward twice that (input and weight gradients), except that the first
+    conv's input needs no gradient. Normalization and noise add no FLOPs by this rule."""
+    params = load_params(raw_params("smoke"))
+    batch, hw, expected, first = params.train.batch_size, 32, 0, True
+    for module in build_model(RunSpec("vgg", variant, 0.1, 0), params).modules():
+        if isinstance(module, torch.nn.MaxPool2d):
+            hw //= 2
+        elif isinstance(module, torch.nn.Conv2d):
+            forward = 2 * batch * hw * hw * module.in_channels * module.out_channels * 9
+            expected += forward * (2 if first else 3)
+            first = False
+        elif isinstance(module, torch.nn.Linear):
+            expected += 3 * 2 * batch * module.in_features * module.out_features
+    cost = bench.step_cost(params, variant)
+    assert cost["flops"] == expected
+    assert cost["aten_ops"] > 100  # 13 conv blocks forward and backward, and the update
+
+
+def test_the_cpu_peak_names_its_source():
+    peak = bench.device_peak("cpu", threads=2)
+    assert peak["flops"] > 0 and "FLOP/cycle" in peak["source"]
+
+
+def test_the_bench_runs_end_to_end_and_renders(tmp_path):
+    make_imagefolder_archive(tmp_path / "a.tar.gz", n_per_class=30)
+    params_file = ROOT / "params.yaml"
+    params = load_params(raw_params("smoke"))
+    prepare_cifar10(tmp_path / "a.tar.gz", tmp_path / "p.npz", params.data)
+    result = bench.run_bench(
+        params_file,
+        "smoke",
+        tmp_path / "p.npz",
+        "cpu",
+        steps=2,
+        repeats=1,
+        variants=("batchnorm",),
+        jobs=(1, 2),
+        projection_steps=1,
+        progress=lambda _: None,
+    )
+    modes = {row["mode"]: row for row in result["training_step"]}
+    assert modes["plain loop"]["ratio_to_plain"] == 1.0
+    assert {"bnpipe default", "bnpipe channels_last + bf16"} <= set(modes)
+    assert all(row["images_per_s"] > 0 and row["fraction_of_peak"] > 0 for row in modes.values())
+    products = result["probe_cost"][0]["hessian_products"]
+    assert len(products) == 3 and all(v["products"] >= 1 for v in products.values())
+    assert [row["jobs"] for row in result["concurrent_jobs"]] == [1, 2]
+    projected = result["projection"]["scales"]
+    assert result["projection"]["label"].startswith("PROJECTION")
+    assert projected["paper"]["vgg_runs"] == 105 and projected["paper"]["h100_hours"] > 0
+    page = bench_section.render(result)
+    assert "PROJECTION" in page and "plain loop" in page
+    assert "make bench" in bench_section.render(None)

@@ -1,0 +1,59 @@
+"""Benchmark bnpipe's training step and probes on this device -> reports/bench.json
+
+python workflow/scripts/bench.py                      # the cpu scale's VGG (width 0.125)
+python workflow/scripts/bench.py --scale smoke --steps 3 --repeats 1 --jobs 1 2   # CI
+
+Timing data: the committed CIFAR-10 sample, prepared into a temporary file (a step's
+cost does not depend on the images), unless --prepared names a prepared file.
+"""
+
+import tempfile
+from pathlib import Path
+
+import torch
+
+from bnpipe.bench import run_bench
+from bnpipe.cli import load_scale, parser
+from bnpipe.data.prepare import prepare_cifar10
+from bnpipe.devices import lease_device
+from bnpipe.files import write_json
+
+SAMPLE = Path("data/sample/cifar10-sample.tar.gz")
+
+p = parser(__doc__.splitlines()[0])
+p.set_defaults(scale="cpu")
+p.add_argument("--prepared", type=Path, help="a prepared CIFAR-10 file (default: the sample)")
+p.add_argument("--out", type=Path, default=Path("reports/bench.json"))
+p.add_argument("--steps", type=int, default=20, help="timed steps per block")
+p.add_argument("--repeats", type=int, default=5, help="interleaved blocks per mode")
+p.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4], help="concurrent jobs")
+p.add_argument("--variants", nargs="+", default=["standard", "batchnorm", "noisy_batchnorm"])
+p.add_argument("--compile", action="store_true", help="also time torch.compile (slow start)")
+p.add_argument("--projection-steps", type=int, default=3)
+p.add_argument("--threads", type=int, default=1, help="CPU threads (the DAG's jobs use 1)")
+args = p.parse_args()
+torch.set_num_threads(args.threads)
+with tempfile.TemporaryDirectory() as tmp, lease_device() as lease:
+    prepared = args.prepared
+    if prepared is None:
+        prepared = Path(tmp) / "sample.npz"
+        prepare_cifar10(SAMPLE, prepared, load_scale(args.params, args.scale).data)
+    result = run_bench(
+        args.params,
+        args.scale,
+        prepared,
+        lease.device,
+        steps=args.steps,
+        repeats=args.repeats,
+        variants=tuple(args.variants),
+        jobs=tuple(args.jobs),
+        compile_too=args.compile,
+        projection_steps=args.projection_steps,
+    )
+write_json(args.out, result)
+print(f"{args.out}: written")
+for row in result["training_step"]:
+    print(
+        f"{row['variant']:>16} {row['mode']:<32} {row['ms_per_step']:7.1f} ms/step, "
+        f"{row['ratio_to_plain']:.2f}x the plain loop"
+    )
