@@ -103,9 +103,10 @@ def test_kill_9_during_training_then_rerun_resumes_to_identical_outputs(tmp_path
     assert record["timing"]["resumed_from_step"] >= 1000  # from its last checkpoint
     a, b = killed / "results" / "runs" / RUN, clean / "results" / "runs" / RUN
     assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
-    names = ["final.pt", *(f"snapshots/step{s:06d}.pt" for s in record["snapshot_steps"])]
+    names = ["runs/" + RUN + "/final.pt"]
+    names += [f"snapshots/{RUN}/step{s:06d}.pt" for s in record["snapshot_steps"]]
     for name in names:
-        sa, sb = torch.load(a / name), torch.load(b / name)
+        sa, sb = torch.load(killed / "results" / name), torch.load(clean / "results" / name)
         assert all(torch.equal(sa[k], sb[k]) for k in sa), name
 
 

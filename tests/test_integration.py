@@ -70,11 +70,12 @@ def commit_all(root: Path) -> None:
         subprocess.run(cmd, cwd=root, check=True, capture_output=True)
 
 
-def _sh(cmd: list[str], cwd: Path) -> str:
+def _sh(cmd: list[str], cwd: Path, **extra_env: str) -> str:
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "BNPIPE_GPU_COUNT": "0",
+        **extra_env,
     }
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, (
@@ -195,23 +196,38 @@ def test_snakemake_builds_the_whole_dag(tmp_path):
     root = _copy_checkout(tmp_path)
     _sh(SMK, root)
     _check_outputs(root)
+    kept = list((root / "results" / "snapshots").glob("*/step*.pt"))
+    assert len(kept) == 14 * 3  # `auto` keeps a small scale's snapshots for re-probing
     _check_in_browser(root)
     assert "Nothing to be done" in _sh([*SMK, "-n"], root)
 
 
 def test_dvc_repro_builds_it_too_and_then_has_nothing_to_do(tmp_path):
+    """With snapshots dropped once probed (as at the paper scale): none is left, nothing
+    reruns for their absence, and DVC's cache holds no snapshot."""
     root = _copy_checkout(tmp_path)
     commit_all(root)
-    _sh(["dvc", "repro"], root)
+    drop = {"BNPIPE_KEEP_SNAPSHOTS": "false"}
+    _sh(["dvc", "repro"], root, **drop)
     _check_outputs(root)
-    again = _sh(["dvc", "repro"], root)
+    assert not list((root / "results").glob("snapshots/*/*.pt"))
+    again = _sh(["dvc", "repro"], root, **drop)
     assert "Data and pipelines are up to date" in again, again
-    assert "Nothing to be done" in _sh([*SMK, "-n"], root)
+    assert "Nothing to be done" in _sh([*SMK, "-n"], root, **drop)
+    cached = _bytes((root / ".dvc" / "cache").rglob("*"))
+    outs = ["data/prepared", "results/runs", "results/probes", "reports/figures"]
+    present = _bytes(f for out in outs for f in (root / out).rglob("*"))
+    present += _bytes((root / "results").glob("*.csv")) + _bytes([root / "reports/index.html"])
+    assert cached <= present, (cached, present)  # the outs as they are, no snapshot
     show = json.loads(_sh(["dvc", "exp", "show", "--json"], root).strip().splitlines()[-1])
     data = show[0]["data"]
     assert data["params"]["params.yaml"]["data"]["scale"] == "smoke"
     metrics = data["metrics"]["results/metrics.json"]["data"]
     assert metrics["vgg"]["standard"]["lr0.1"]["n_seeds"] == 2
+
+
+def _bytes(paths) -> int:
+    return sum(p.stat().st_size for p in paths if p.is_file())
 
 
 def test_bad_params_stop_snakemake_before_any_job(tmp_path):

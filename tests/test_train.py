@@ -13,11 +13,12 @@ from conftest import make_imagefolder_archive, raw_params
 from bnpipe import speed
 from bnpipe.data.batches import DeviceData, train_batch_indices
 from bnpipe.data.prepare import load_prepared, prepare_cifar10
+from bnpipe.layout import snapshot_path
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params
 from bnpipe.schedule import snapshot_steps
 from bnpipe.tasks import CifarTask
-from bnpipe.train import snapshot_path, train_run
+from bnpipe.train import train_run
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,20 @@ def _probe_model(spec, params):
 def _run(setup, name, spec=None, **kw):
     root, params = setup
     spec = spec or params.run("vgg-batchnorm-lr0.1-s0")
-    return train_run(spec, params, root / "prepared.npz", root / name, progress=False, **kw)
+    return train_run(
+        spec, params, root / "prepared.npz", root / name, _snaps(root, name), progress=False, **kw
+    )
+
+
+def _snaps(root, name):
+    """The snapshot folder of test run `name` (beside its run folder, as in results/)."""
+    return root / "snapshots" / name
+
+
+def _saved(root, name, record):
+    """Every tensor file a run wrote: its final state and its snapshots."""
+    steps = record["snapshot_steps"]
+    return [root / name / "final.pt", *(snapshot_path(_snaps(root, name), s) for s in steps)]
 
 
 def test_outputs_follow_the_schedule(setup):
@@ -46,7 +60,7 @@ def test_outputs_follow_the_schedule(setup):
     record = _run(setup, "plain")
     steps = snapshot_steps(params.train.steps, params.train.snapshots, params.train.log_share)
     assert record["status"] == "completed" and record["snapshot_steps"] == steps
-    assert all(snapshot_path(root / "plain", s).exists() for s in steps)
+    assert all(snapshot_path(_snaps(root, "plain"), s).exists() for s in steps)
     history = pd.read_csv(root / "plain" / "history.csv")
     assert history.train_loss.notna().sum() == params.train.steps
     eval_steps = history.dropna(subset=["test_acc"]).step.tolist()
@@ -65,7 +79,7 @@ def test_replaying_step_t_from_its_snapshot_gives_the_logged_loss(setup):
     t = params.train
     for step in snapshot_steps(t.steps, t.snapshots, t.log_share)[:-1]:
         model = _probe_model(spec, params)
-        model.load_state_dict(torch.load(snapshot_path(root / "replay", step)))
+        model.load_state_dict(torch.load(snapshot_path(_snaps(root, "replay"), step)))
         model.train()
         idx = train_batch_indices(data.n_train, params.train.batch_size, spec.seed, step)
         x, y = data.batch(idx)
@@ -92,9 +106,10 @@ def test_an_interrupted_run_resumes_to_identical_results(setup, monkeypatch):
     assert record["timing"]["resumed_from_step"] == 4  # last checkpoint before the crash
     a, b = root / "whole", root / "resumed"
     assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
-    for name in ["final.pt", *(f"snapshots/step{s:06d}.pt" for s in record["snapshot_steps"])]:
-        sa, sb = torch.load(a / name), torch.load(b / name)
-        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    pairs = zip(_saved(root, "whole", record), _saved(root, "resumed", record), strict=True)
+    for fa, fb in pairs:
+        sa, sb = torch.load(fa), torch.load(fb)
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), fb
 
 
 def test_a_blow_up_is_recorded_as_diverged(setup):
@@ -143,9 +158,9 @@ def test_the_same_params_and_seed_give_identical_results(setup):
         root / "twice-b" / "history.csv"
     ).read_bytes()
     assert a["final"] == b["final"] and a["snapshot_steps"] == b["snapshot_steps"]
-    for name in ["final.pt", *(f"snapshots/step{s:06d}.pt" for s in a["snapshot_steps"])]:
-        sa, sb = torch.load(root / "twice-a" / name), torch.load(root / "twice-b" / name)
-        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    for fa, fb in zip(_saved(root, "twice-a", a), _saved(root, "twice-b", b), strict=True):
+        sa, sb = torch.load(fa), torch.load(fb)
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), fb
 
 
 def test_the_lag_shift_replay_is_training_itself(setup):
@@ -162,7 +177,7 @@ def test_the_lag_shift_replay_is_training_itself(setup):
     first, last = record["snapshot_steps"][1], params.train.steps  # 3 and 12 at smoke
     task = make_task(spec, params, root / "prepared.npz", "cpu")
     model = _probe_model(spec, params)
-    model.load_state_dict(torch.load(snapshot_path(root / "lag", first)))
+    model.load_state_dict(torch.load(snapshot_path(_snaps(root, "lag"), first)))
     set_step(noise_layers(model), first)
     x, y = task.probe_batch(8)
     replay_sgd(SnapshotContext(spec, params, first, model, x, y, task), last - first)

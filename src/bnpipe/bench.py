@@ -336,9 +336,9 @@ def probe_steps(params: Params, prepared: Path, device: str, variant: str, workd
         ),
     )
     spec = RunSpec("vgg", variant, 0.1, 0)
-    run_dir = workdir / spec.id
-    train_run(spec, short, prepared, run_dir, device, progress=False)
-    table = probe_cost(spec, short, prepared, run_dir, snapshots=3, device=device)
+    run_dir, snapshot_dir = workdir / "runs" / spec.id, workdir / "snapshots" / spec.id
+    train_run(spec, short, prepared, run_dir, snapshot_dir, device, progress=False)
+    table = probe_cost(spec, short, prepared, run_dir, snapshot_dir, 3, device)
     return {
         "variant": variant,
         "train_step_ms": 1e3 * table.attrs["train_step_s"],

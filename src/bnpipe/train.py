@@ -1,15 +1,16 @@
 """Train one run: plain SGD at a constant lr, with snapshots, history and a resume state.
 
-Outputs under `out` (= results/runs/<id>/):
+Outputs (paths: bnpipe.layout) under `out` (results/runs/<id>/):
   history.csv    one row per step t < T: train_loss, train_acc on step t's batch (before
                  the update); plus rows at evaluation steps with eval_train_* and test_*
                  (eval mode, running statistics), evaluated on the parameters after t updates
                  (the DLN has no accuracy or test set: those columns stay empty)
-  snapshots/     step{t:06d}.pt: the state_dict before update t, at the probe schedule's steps
   final.pt       the final state_dict (after the last completed update)
   run.json       status (completed | diverged), final accuracies, timing, provenance;
                  written last, so its presence means the run is complete
-While running, `.work/` holds the resume state and the snapshots so far; a killed run
+and under `snapshots` (results/snapshots/<id>/): step{t:06d}.pt, the state_dict before
+update t at the probe schedule's steps, in NCHW whatever the training layout.
+While running, `out/.work/` holds the resume state and the snapshots so far; a killed run
 started again continues from its last checkpoint and gives the same numbers.
 """
 
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import save_torch, write_csv, write_json
+from bnpipe.layout import snapshot_path, snapshot_steps_in
 from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
@@ -37,23 +39,17 @@ from bnpipe.tasks import make_task
 FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
 
 
-def snapshot_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "snapshots"
-
-
-def snapshot_path(run_dir: Path, step: int) -> Path:
-    return snapshot_dir(run_dir) / f"step{step:06d}.pt"
-
-
 def train_run(
     spec: RunSpec,
     params: Params,
     prepared: Path,
     out: Path,
+    snapshots: Path,
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
-    out, work = Path(out), Path(out) / ".work"
+    out, work, snapshots = Path(out), Path(out) / ".work", Path(snapshots)
+    staged = work / "snapshots"  # snapshots taken so far, published at the end
     t_start = time.perf_counter()
     task = make_task(spec, params, prepared, device)
     plan = speed.resolve(params.speed, device, spec.model)
@@ -124,7 +120,7 @@ def train_run(
                 },
             )
         if is_snapshot:
-            save_torch(snapshot_path(work, t), speed.nchw_state(model))
+            save_torch(snapshot_path(staged, t), speed.nchw_state(model))
         if is_eval:
             t_eval = time.perf_counter()
             evals_log.append({"step": t, **_evaluate(model, task)})
@@ -160,7 +156,7 @@ def train_run(
             k: last_eval.get(k, float("nan"))
             for k in ("eval_train_acc", "eval_train_loss", "test_acc", "test_loss")
         },
-        "snapshot_steps": sorted(int(p.stem[4:]) for p in snapshot_dir(work).glob("*.pt")),
+        "snapshot_steps": snapshot_steps_in(staged),
         "timing": {
             "wall_s": wall,
             "eval_s": eval_s,
@@ -179,10 +175,11 @@ def train_run(
         },
     }
     # Publish: snapshots and final state first, run.json last (its presence = complete).
-    if snapshot_dir(out).exists():
-        shutil.rmtree(snapshot_dir(out))
-    snapshot_dir(work).mkdir(parents=True, exist_ok=True)
-    snapshot_dir(work).rename(snapshot_dir(out))
+    if snapshots.exists():
+        shutil.rmtree(snapshots)
+    staged.mkdir(parents=True, exist_ok=True)
+    snapshots.parent.mkdir(parents=True, exist_ok=True)
+    staged.rename(snapshots)
     write_csv(out / "history.csv", history)
     save_torch(out / "final.pt", speed.nchw_state(model))
     write_json(out / "run.json", record)
@@ -210,7 +207,7 @@ def _load_resume(work: Path, fingerprint: dict, device: str) -> dict | None:
     if state.get("fingerprint") != fingerprint:
         shutil.rmtree(work, ignore_errors=True)
         return None
-    for stale in snapshot_dir(work).glob("*.pt"):  # taken after the checkpoint: redo
-        if int(stale.stem[4:]) >= state["step"]:
-            stale.unlink()
+    for step in snapshot_steps_in(work / "snapshots"):  # taken after the checkpoint: redo
+        if step >= state["step"]:
+            snapshot_path(work / "snapshots", step).unlink()
     return state

@@ -1,7 +1,12 @@
 import os
 
-RUN_DIR = "results/runs/{run}"
-PROBES = "results/probes/{run}.csv"
+from bnpipe import layout
+
+RUN_DIR = layout.RUN_DIR
+SNAPSHOTS = layout.SNAPSHOT_DIR
+PROBES = layout.PROBE_TABLE
+# Snapshots are only the probes' input: dropped once probed unless kept (README "Disk").
+KEEP_SNAPSHOTS = layout.keep_snapshots(P, RUNTIME["keep_snapshots"])
 
 
 rule train:
@@ -11,7 +16,9 @@ rule train:
         record=f"{RUN_DIR}/run.json",
         history=f"{RUN_DIR}/history.csv",
         final=f"{RUN_DIR}/final.pt",
-        snapshots=directory(f"{RUN_DIR}/snapshots"),
+        snapshots=(
+            directory(SNAPSHOTS) if KEEP_SNAPSHOTS else temp(directory(SNAPSHOTS))
+        ),
     log:
         "results/logs/train/{run}.log",
     conda:
@@ -25,18 +32,19 @@ rule train:
         out=lambda w, output: os.path.dirname(output.record),
     shell:
         "python workflow/scripts/train.py {params.args} --run {wildcards.run} --prepared {input}"
-        " --out {params.out} --threads {threads} 2> {log}"
+        " --out {params.out} --snapshots {output.snapshots} --threads {threads} 2> {log}"
 
 
 rule probe:
     input:
         prepared=prepared_for,
         record=f"{RUN_DIR}/run.json",
-        snapshots=f"{RUN_DIR}/snapshots",
+        snapshots=SNAPSHOTS,
     output:
         PROBES,
     log:
         "results/logs/probe/{run}.log",
+    priority: 1  # a trained run's probes before the next training: its snapshots go sooner
     conda:
         ENV
     threads: RUNTIME["threads"]
@@ -48,7 +56,8 @@ rule probe:
         run_dir=lambda w, input: os.path.dirname(input.record),
     shell:
         "python workflow/scripts/probe.py {params.args} --run {wildcards.run} --prepared {input.prepared}"
-        " --run-dir {params.run_dir} --out {output} --threads {threads} 2> {log}"
+        " --run-dir {params.run_dir} --snapshots {input.snapshots} --out {output}"
+        " --threads {threads} 2> {log}"
 
 
 rule train_all:

@@ -1,7 +1,9 @@
 REPORT = "reports/index.html"
 CLAIMS = "reports/claims.json"
 FIGURES = "reports/figures"
-BENCH = "reports/bench.json"  # written by `make bench`; the report shows it when present
+BENCH = (
+    "reports/bench.json"  # written by `make bench`; the report shows it when present
+)
 
 
 rule analyze:

@@ -10,12 +10,19 @@ from bnpipe.probes.runner import probe_run
 
 p = run_parser(__doc__)
 p.add_argument("--run-dir", type=Path, required=True, help="the run's training outputs")
+p.add_argument("--snapshots", type=Path, required=True, help="the run's snapshot directory")
 p.add_argument("--out", type=Path, required=True, help="probe table to write (.csv)")
 args = p.parse_args()
 params = params_from(args)
 torch.set_num_threads(args.threads)
 with lease_device() as lease:
     table = probe_run(
-        params.run(args.run), params, args.prepared, args.run_dir, args.out, device=lease.device
+        params.run(args.run),
+        params,
+        args.prepared,
+        args.run_dir,
+        args.snapshots,
+        args.out,
+        device=lease.device,
     )
 print(f"{args.out}: {len(table)} rows")

@@ -1,6 +1,7 @@
 """Time the probe suite against a training step, on a finished run's snapshots:
 python workflow/scripts/probe_cost.py --run vgg-batchnorm-lr0.1-s0 \
-    --prepared data/prepared/cifar10.npz --run-dir results/runs/vgg-batchnorm-lr0.1-s0"""
+    --prepared data/prepared/cifar10.npz --run-dir results/runs/vgg-batchnorm-lr0.1-s0 \
+    --snapshot-dir results/snapshots/vgg-batchnorm-lr0.1-s0"""
 
 from pathlib import Path
 
@@ -12,13 +13,20 @@ from bnpipe.probes.cost import probe_cost
 
 p = run_parser(__doc__)
 p.add_argument("--run-dir", type=Path, required=True, help="the run's training outputs")
+p.add_argument("--snapshot-dir", type=Path, required=True, help="the run's snapshots")
 p.add_argument("--snapshots", type=int, default=3, help="snapshots to time, spread over the run")
 args = p.parse_args()
 params = params_from(args)
 torch.set_num_threads(args.threads)
 with lease_device() as lease:
     table = probe_cost(
-        params.run(args.run), params, args.prepared, args.run_dir, args.snapshots, lease.device
+        params.run(args.run),
+        params,
+        args.prepared,
+        args.run_dir,
+        args.snapshot_dir,
+        args.snapshots,
+        lease.device,
     )
     print(
         f"{args.run} on {lease.device}, {args.threads} thread(s): one training step = "

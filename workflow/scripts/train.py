@@ -10,10 +10,13 @@ from bnpipe.train import train_run
 
 p = run_parser(__doc__)
 p.add_argument("--out", type=Path, required=True, help="run directory to write")
+p.add_argument("--snapshots", type=Path, required=True, help="snapshot directory to write")
 args = p.parse_args()
 params = params_from(args)
 torch.set_num_threads(args.threads)
 with lease_device() as lease:
-    record = train_run(params.run(args.run), params, args.prepared, args.out, device=lease.device)
+    record = train_run(
+        params.run(args.run), params, args.prepared, args.out, args.snapshots, lease.device
+    )
 final = ", ".join(f"{k} {v:.4g}" for k, v in record["final"].items() if v == v)  # skip NaN
 print(f"{record['id']}: {record['status']}, {final}")

@@ -44,6 +44,7 @@ def probe_cost(
     params: Params,
     prepared: Path,
     run_dir: Path,
+    snapshot_dir: Path,
     snapshots: int = 3,
     device: str = "cpu",
 ) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def probe_cost(
     over the run; train_steps = seconds / (median seconds of one training step).
     attrs: train_step_s, and products: per snapshot step, the Hessian-vector products the
     pipeline's Lanczos needed and whether it converged."""
-    prober = SnapshotProber(spec, params, prepared, run_dir, device)
+    prober = SnapshotProber(spec, params, prepared, run_dir, snapshot_dir, device)
     steps = prober.snapshot_steps()
     picked = [steps[round(i * (len(steps) - 1) / max(1, snapshots - 1))] for i in range(snapshots)]
     step_s = _training_step_seconds(prober, picked[0])

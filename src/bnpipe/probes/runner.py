@@ -14,20 +14,29 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import write_csv
+from bnpipe.layout import snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes import COLUMNS, Probe, SnapshotContext, make_probes
 from bnpipe.probes.replay import frozen_stats
 from bnpipe.probes.state import preserved_state
 from bnpipe.tasks import make_task
-from bnpipe.train import snapshot_path
 
 
 class SnapshotProber:
     """One run's task, model and probe batch, set up once; `measure` probes one snapshot."""
 
-    def __init__(self, spec: RunSpec, params: Params, prepared: Path, run_dir: Path, device: str):
-        self.spec, self.params, self.run_dir, self.device = spec, params, Path(run_dir), device
+    def __init__(
+        self,
+        spec: RunSpec,
+        params: Params,
+        prepared: Path,
+        run_dir: Path,
+        snapshots: Path,
+        device: str,
+    ):
+        self.spec, self.params, self.device = spec, params, device
+        self.run_dir, self.snapshots = Path(run_dir), Path(snapshots)
         self.task = make_task(spec, params, prepared, device)
         self.probe_x, self.probe_y = self.task.probe_batch(params.probe.batch_size)
         # Training's memory layout (so a replayed step equals training's to the bit), but
@@ -42,7 +51,7 @@ class SnapshotProber:
 
     def load(self, step: int) -> None:
         """Put the snapshot of `step` into the model and set the noise to step t's."""
-        path = snapshot_path(self.run_dir, step)
+        path = snapshot_path(self.snapshots, step)
         self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
         set_step(self.noise, step)
 
@@ -68,6 +77,7 @@ def probe_run(
     params: Params,
     prepared: Path,
     run_dir: Path,
+    snapshots: Path,
     out: Path,
     device: str = "cpu",
     progress: bool = True,
@@ -77,7 +87,7 @@ def probe_run(
     The table holds measurements only, so the same snapshots always give the same bytes;
     the seconds each probe took go to standard error (the job's log).
     """
-    prober = SnapshotProber(spec, params, prepared, run_dir, device)
+    prober = SnapshotProber(spec, params, prepared, run_dir, snapshots, device)
     probes = make_probes(params)
     steps = prober.snapshot_steps()
     rows = []
