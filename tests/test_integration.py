@@ -265,3 +265,29 @@ def test_a_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
     first = claims["claims"][0]["primary"]  # claim 1 is judged at lr 0.1, which is absent
     assert first["verdict"] == "not testable at this scale"
     assert "the grid has no vgg-batchnorm-lr0.1, vgg-standard-lr0.1" in first["reason"]
+
+
+def test_dropped_snapshots_go_as_soon_as_their_run_is_probed(tmp_path):
+    """On one core, each run's probes come right after its training (priority), so at
+    most one run's snapshots exist at a time: the disk bound of README "Disk"."""
+    root = _copy_checkout(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text().replace(
+        "      variants: [standard, batchnorm, noisy_batchnorm, l1]\n",
+        "      models: [dln]\n      variants: [standard, batchnorm, l1]\n",
+    )
+    assert text.count("models: [dln]") == 1
+    params.write_text(text)
+    log = _sh([*SMK[:-2], "--cores", "1", "probe_all"], root, BNPIPE_KEEP_SNAPSHOTS="false")
+    order = re.findall(
+        r"^(?:local)?rule (train|probe):\n(?:.*\n)*?\s+wildcards: run=(\S+)", log, re.M
+    )
+    jobs = [(rule, run) for rule, run in order]
+    trained = [run for rule, run in jobs if rule == "train"]
+    assert len(trained) == 6
+    for rule, run in jobs:
+        if rule == "train":
+            pending = run
+        else:
+            assert run == pending  # probed before the next training
+    assert not list((root / "results").glob("snapshots/*/*.pt"))
