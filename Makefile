@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
-SMK := snakemake --workflow-profile workflow/profiles/default --cores all
+SMK := snakemake --cores all  # profiles/default is found by Snakemake itself
 
 CIFAR ?=
 

@@ -39,7 +39,7 @@ FIGURES = [
     "theorem41_reduction_by_layer",
     "theorem41_by_layer",
 ]
-SMK = ["snakemake", "--workflow-profile", "workflow/profiles/default", "--cores", "2"]
+SMK = ["snakemake", "--cores", "2"]  # profiles/default: found by Snakemake itself
 
 
 def _copy_checkout(dest: Path) -> Path:
@@ -291,3 +291,12 @@ def test_dropped_snapshots_go_as_soon_as_their_run_is_probed(tmp_path):
         else:
             assert run == pending  # probed before the next training
     assert not list((root / "results").glob("snapshots/*/*.pt"))
+
+
+def test_the_design_cards_command_uses_the_default_profile(tmp_path):
+    """`snakemake --cores all --resources gpu=2`, nothing more: Snakemake loads
+    profiles/default, whose printshellcmds shows each job's command in a dry run."""
+    root = _copy_checkout(tmp_path)
+    out = _sh(["snakemake", "--cores", "all", "--resources", "gpu=2", "-n"], root)
+    assert "Using workflow specific profile profiles/default" in out
+    assert "python workflow/scripts/train.py" in out  # printshellcmds: from the profile

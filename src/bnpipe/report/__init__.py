@@ -38,13 +38,12 @@ NEXT_SCALE = {  # scale -> (the next one, its command, what it takes)
     ),  # fmt: skip
     "cpu": ("paper", "snakemake --cores all --resources gpu=N --config scale=paper", "GPUs"),
 }
-PROFILE = "--workflow-profile workflow/profiles/default"
 FIGURES = {module.NUMBER: module.figures for module in CLAIMS}
 
 
 def rebuild_command(params: Params, file_scale: str | None) -> str:
     scale = "" if params.scale == file_scale else f" --config scale={params.scale}"
-    return f"snakemake {PROFILE} --cores all reports/index.html{scale}"
+    return f"snakemake --cores all reports/index.html{scale}"
 
 
 def build_report(
