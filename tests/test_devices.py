@@ -13,7 +13,7 @@ import torch
 from bnpipe.devices import lease_device
 
 
-def _hold(lock_dir: str, barrier, queue) -> None:
+def _hold(lock_dir: str, barrier, queue) -> None:  # in a forked process
     with lease_device(lock_dir) as lease:
         barrier.wait(timeout=30)  # every process holds its lease at this moment
         queue.put((lease.slot, lease.visible))
@@ -65,3 +65,30 @@ def test_scheduler_choice_is_kept_and_cpu_without_gpus(tmp_path, monkeypatch):
     monkeypatch.setenv("BNPIPE_GPU_COUNT", "0")
     with lease_device(tmp_path) as lease:
         assert lease.device == "cpu" and lease.slot is None
+
+
+def test_slots_spread_over_the_devices_cuda_visible_devices_lists(tmp_path, monkeypatch):
+    """CUDA_VISIBLE_DEVICES=2,5,7 exported: six jobs go two to each of those three, never
+    all to one; the list is back in place after each lease."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5,7")
+    monkeypatch.setenv("BNPIPE_GPU_COUNT", "8")  # the machine's count must not matter
+    ctx = mp.get_context("fork")
+    queue, barrier = ctx.Queue(), ctx.Barrier(6)
+    procs = [ctx.Process(target=_hold, args=(str(tmp_path), barrier, queue)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert all(p.exitcode == 0 for p in procs)
+    held = sorted(queue.get(timeout=5) for _ in procs)
+    assert held == [(0, "2"), (1, "5"), (2, "7"), (3, "2"), (4, "5"), (5, "7")]
+    with lease_device(tmp_path) as lease:
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == lease.visible == "2"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,5,7"
+
+
+def test_an_empty_cuda_visible_devices_means_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setenv("BNPIPE_GPU_COUNT", "2")
+    with lease_device(tmp_path) as lease:
+        assert (lease.slot, lease.visible, lease.device) == (None, None, "cpu")

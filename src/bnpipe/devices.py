@@ -2,9 +2,10 @@
 
 Snakemake's `gpu` resource only counts jobs; it never says *which* GPU. Each GPU job
 therefore leases a slot: slot k is an exclusive flock on `<lock_dir>/slot-k`, and maps
-to GPU k mod n_gpus, so `--resources gpu=4` on 2 GPUs puts two jobs on each. The lock
-dies with its process, so a crashed job's slot frees itself. CUDA_VISIBLE_DEVICES is set
-before CUDA starts; where a scheduler (SLURM) already set it, the lease keeps that.
+to the k mod n-th usable GPU (those CUDA_VISIBLE_DEVICES lists, else all), so
+`--resources gpu=4` on 2 GPUs puts two jobs on each. The lock dies with its process, so
+a crashed job's slot frees itself. CUDA_VISIBLE_DEVICES is set before CUDA starts; a
+single device already set (a scheduler's assignment, e.g. SLURM) is kept as it is.
 """
 
 from __future__ import annotations
@@ -52,23 +53,36 @@ def default_lock_dir() -> Path:
 
 @contextlib.contextmanager
 def lease_device(lock_dir: Path | None = None) -> Iterator[Lease]:
-    """Hold a GPU slot (or nothing, on CPU) for the duration of the block."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES"):  # set by a scheduler: respect it
-        yield Lease(None, os.environ["CUDA_VISIBLE_DEVICES"])
+    """Hold a GPU slot (or nothing, on CPU) for the duration of the block.
+
+    CUDA_VISIBLE_DEVICES decides which GPUs the slots spread over:
+      one device ("3", a UUID)  a scheduler's assignment (SLURM): kept, no slot
+      several ("0,1", "2,5,7")  slot k -> the k mod n-th of them
+      set but empty             no GPU: the CPU
+      unset                     slot k -> GPU k mod (GPUs nvidia-smi lists)
+    """
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    devices = [d.strip() for d in given.split(",") if d.strip()] if given is not None else None
+    if devices is not None and len(devices) <= 1:
+        yield Lease(None, devices[0] if devices else None)
         return
-    n_gpus = gpu_count()
-    if n_gpus == 0:
-        yield Lease(None, None)
-        return
+    if devices is None:
+        devices = [str(k) for k in range(gpu_count())]
+        if not devices:
+            yield Lease(None, None)
+            return
     lock_dir = Path(lock_dir or default_lock_dir())
     lock_dir.mkdir(parents=True, exist_ok=True)
     slot, fd = _take_free_slot(lock_dir)
     try:
-        gpu = str(slot % n_gpus)
+        gpu = devices[slot % len(devices)]
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         yield Lease(slot, gpu)
     finally:
-        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        if given is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = given
         os.close(fd)  # releases the flock
 
 
