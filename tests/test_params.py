@@ -78,6 +78,11 @@ def _broken(mutate) -> str:
         (lambda r: r["probe"]["sharpness"].update(tolerance=0), "probe.sharpness.tolerance"),
         (lambda r: r["probe"].update(chunk_size=0), "probe.chunk_size"),
         (lambda r: r["vgg"].update(stack=["M", 64]), "vgg.stack: must start"),
+        (lambda r: r["grid"]["lrs"].update(vgg=[0.1, 0.1]), "grid.lrs.vgg: 0.1 listed twice"),
+        (lambda r: r["grid"]["seeds"].update(vgg=[0, 1, 0]), "grid.seeds.vgg: 0 listed twice"),
+        (lambda r: r["grid"].update(variants=["l1", "l1"]), "grid.variants: l1 listed twice"),
+        (lambda r: r["grid"]["lrs"].update(vgg=[0.1, 0.1000000001]), "share an id (vgg-"),
+        (lambda r: r["speed"].update(precision="fp16"), "speed.precision: 'fp16'"),
     ],
 )
 def test_bad_params_name_the_key(mutate, expected):
@@ -96,3 +101,16 @@ def test_digest_tracks_only_the_named_sections():
     b = load_params(raw)
     assert a.digest("train", "vgg", "data") == b.digest("train", "vgg", "data")
     assert a.digest("probe") != b.digest("probe")
+
+
+def test_a_key_written_twice_in_the_file_names_the_key_and_both_lines(tmp_path):
+    text = (ROOT / "params.yaml").read_text()
+    assert "\n  steps: 15000" in text
+    twice = text.replace("\n  steps: 15000", "\n  steps: 15000\n  steps: 500", 1)
+    (tmp_path / "params.yaml").write_text(twice)
+    line = twice[: twice.index("  steps: 500")].count("\n") + 1
+    with pytest.raises(
+        ParamsError,
+        match=f"line {line}: key 'steps' written twice in one mapping .first at line {line - 1}",
+    ):
+        load_params(tmp_path / "params.yaml")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
-from bnpipe.params import Params, load_params
+from bnpipe.params import Params, load_params, read_yaml
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -32,8 +30,7 @@ def params_from(args: argparse.Namespace) -> Params:
 
 def load_scale(params_file: Path, scale: str | None = None) -> Params:
     """The params file with `scale` (if given) in place of the file's own."""
-    with Path(params_file).open() as f:
-        raw = yaml.safe_load(f) or {}
+    raw = read_yaml(params_file) or {}
     if scale:
         raw["scale"] = scale
     return load_params(raw)

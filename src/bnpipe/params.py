@@ -67,6 +67,13 @@ class GridParams:
         for key in ("models", "variants"):
             if not getattr(self, key):
                 raise ParamsError(f"grid.{key}: empty; the grid would have no runs")
+            _distinct(getattr(self, key), f"grid.{key}")
+        for key in ("lrs", "seeds"):
+            for model, values in getattr(self, key).items():
+                _distinct(values, f"grid.{key}.{model}")
+        for model, at in self.variants_at.items():
+            for lr, variants in at.items():
+                _distinct(variants, f"grid.variants_at.{model}.{lr}")
         for model in self.models:
             if model not in MODELS:
                 raise ParamsError(f"grid.models: unknown model {model!r} (allowed: {MODELS})")
@@ -78,8 +85,8 @@ class GridParams:
             seeds = self.seeds.get(model, ())
             if not seeds:
                 raise ParamsError(f"grid.seeds.{model}: empty; the grid would have no runs")
-            if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-                raise ParamsError(f"grid.seeds.{model}: must be distinct and >= 0, got {seeds}")
+            if min(seeds) < 0:
+                raise ParamsError(f"grid.seeds.{model}: must be >= 0, got {seeds}")
         allowed = sorted({v for m in self.models for v in VARIANTS[m]})
         for variant in self.variants:
             if variant not in allowed:
@@ -340,6 +347,15 @@ class Params:
     probe: ProbeParams
     analyze: AnalyzeParams
 
+    def check(self, where: str) -> None:
+        ids = [spec.id for spec in self.runs()]
+        clash = sorted({i for i in ids if ids.count(i) > 1})
+        if clash:
+            raise ParamsError(
+                f"grid.lrs: runs would share an id ({', '.join(clash)}): two learning rates "
+                "print alike (run ids write lr with 6 significant digits)"
+            )
+
     def runs(self) -> list[RunSpec]:
         g = self.grid
         return [
@@ -387,16 +403,46 @@ def digest_of(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content; a key written twice in one mapping is an error (plain YAML
+    loaders keep the last value without a word)."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: no such params file")
+    loader = _StrictLoader(path.read_text())
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+class _StrictLoader(yaml.SafeLoader):
+    name = "params.yaml"
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ParamsError(
+                f"{loader.name} line {line}: key {key!r} written twice in one mapping (first "
+                f"at line {seen[key]}); YAML would silently keep the last value"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
 def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Params:
     """Read params.yaml (a path or the already-parsed mapping) and validate it."""
-    if isinstance(source, Mapping):
-        raw = copy.deepcopy(dict(source))
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise ParamsError(f"{path}: no such params file")
-        with path.open() as f:
-            raw = yaml.safe_load(f) or {}
+    raw = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else read_yaml(source) or {}
     if not isinstance(raw, dict):
         raise ParamsError("params.yaml: the top level must be a mapping")
     scales = raw.pop("scales", None)
@@ -505,6 +551,13 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
             raise ParamsError(f"{key}: expected a string, got {type(value).__name__} {value!r}")
         return value
     raise TypeError(f"params: no converter for {hint!r} at {key}")  # a bug, not a user error
+
+
+def _distinct(values: tuple, key: str) -> None:
+    """Each grid value once: a value listed twice would give two runs one id."""
+    twice = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if twice:
+        raise ParamsError(f"{key}: {', '.join(map(str, twice))} listed twice, got {list(values)}")
 
 
 def _at_least(value: int, low: int, key: str) -> None:

@@ -7,9 +7,8 @@ python workflow/scripts/report.py --results results --claims reports/claims.json
 
 from pathlib import Path
 
-import yaml
-
 from bnpipe.cli import params_from, parser
+from bnpipe.params import read_yaml
 from bnpipe.report import build_report
 
 p = parser(__doc__.splitlines()[0])
@@ -21,7 +20,7 @@ p.add_argument("--out", type=Path, required=True, help="HTML page to write")
 p.add_argument("--figures", type=Path, required=True, help="folder for SVG/PNG/JSON figures")
 p.add_argument("--bench", type=Path, help="reports/bench.json, when `make bench` wrote one")
 args = p.parse_args()
-raw = yaml.safe_load(args.params.read_text())
+raw = read_yaml(args.params)
 params = params_from(args)
 build_report(
     params,
