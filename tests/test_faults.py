@@ -260,3 +260,87 @@ def test_a_read_only_output_folder_fails_the_job_and_keeps_earlier_outputs(tmp_p
     assert {p: p.read_bytes() for p in runs} == runs  # training outputs untouched
     _smk(root, "probe_all")  # once writable again, the same command completes
     assert len(list(probes.iterdir())) == 14
+
+
+def _noisy_vgg_checkout(root: Path) -> tuple[Path, list[str]]:
+    """A smoke checkout whose VGG trains 300 steps (checkpoints every 50): long enough to
+    be killed mid-run; and the train.py command of its noisy-BN run (data prepared)."""
+    params = root / "params.yaml"
+    text = params.read_text().replace(
+        "      {steps: 12, batch_size: 32, eval_every: 4, checkpoint_every: 4, snapshots: 3,",
+        "      {steps: 300, batch_size: 32, eval_every: 100, checkpoint_every: 50, snapshots: 6,",
+    )
+    assert text != params.read_text()
+    params.write_text(text)
+    prepared = "data/prepared/cifar10.npz"
+    res = subprocess.run([*SMK, prepared], cwd=root, env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    run = "vgg-noisy_batchnorm-lr0.1-s0"
+    cmd = [sys.executable, "workflow/scripts/train.py", "--run", run, "--prepared", prepared]
+    return root, cmd
+
+
+def test_kill_9_of_noisy_bn_training_then_resume_gives_the_same_bytes(tmp_path):
+    """kill -9 mid-run (after a checkpoint), then the same command: every tensor file and
+    the history equal a clean run's byte for byte; so do the recorded sha256s."""
+    root, cmd = _noisy_vgg_checkout(_copy_checkout(tmp_path))
+    outs = {}
+    for name in ("killed", "clean"):
+        outs[name] = ["--out", f"{name}/run", "--snapshots", f"{name}/snapshots"]
+    job = _in_background([*cmd, *outs["killed"]], root)
+    _wait_for(lambda: (root / "killed/run/.work/resume.pt").exists())
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert not (root / "killed/run/run.json").exists()
+    for name in ("killed", "clean"):
+        subprocess.run([*cmd, *outs[name]], cwd=root, env=_env(), check=True, capture_output=True)
+    a, b = (json.loads((root / n / "run" / "run.json").read_text()) for n in ("killed", "clean"))
+    assert a["timing"]["resumed_from_step"] >= 50 and b["timing"]["resumed_from_step"] == 0
+    assert a["sha256"] == b["sha256"] and a["snapshot_steps"] == b["snapshot_steps"]
+    files = ["run/history.csv", "run/final.pt"]
+    files += [f"snapshots/step{s:06d}.pt" for s in a["snapshot_steps"]]
+    for name in files:
+        assert (root / "killed" / name).read_bytes() == (root / "clean" / name).read_bytes(), name
+    assert not (root / "killed/run/.work").exists()  # nothing left behind
+
+
+def test_a_second_writer_on_a_run_folder_fails_at_once_naming_the_holder(tmp_path):
+    root, cmd = _noisy_vgg_checkout(_copy_checkout(tmp_path))
+    out = ["--out", "run", "--snapshots", "snapshots"]
+    first = _in_background([*cmd, *out], root)
+    try:
+        _wait_for(lambda: (root / "run/.work/writer.lock").exists())
+        time.sleep(0.5)
+        start = time.monotonic()
+        second = subprocess.run([*cmd, *out], cwd=root, env=_env(), capture_output=True, text=True)
+        assert time.monotonic() - start < 60 and second.returncode != 0
+        line = second.stderr.strip().splitlines()[-1]
+        assert line == (
+            f"train: run: another training process (pid {first.pid}) is writing this run; "
+            "wait for it or stop it"
+        )
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+
+
+def test_a_truncated_snapshot_gives_one_line_naming_the_file_and_the_fix(tmp_path):
+    root = _copy_checkout(tmp_path)
+    run = "dln-standard-lr1e-06-s0"
+    res = subprocess.run(
+        [*SMK, f"results/runs/{run}/run.json"], cwd=root, env=_env(), capture_output=True
+    )
+    assert res.returncode == 0
+    snapshot = root / "results" / "snapshots" / run / "step000020.pt"
+    snapshot.write_bytes(snapshot.read_bytes()[:-100])
+    res = subprocess.run(
+        [*SMK, f"results/probes/{run}.csv"], cwd=root, env=_env(), capture_output=True, text=True
+    )
+    assert res.returncode != 0
+    expected = (
+        f"probe: results/snapshots/{run}/step000020.pt: corrupt or truncated (its sha256 "
+        "differs from the one recorded when it was written); rebuild it with: snakemake "
+        f"--cores all --forcerun train results/probes/{run}.csv --config scale=smoke"
+    )
+    assert expected in res.stdout + res.stderr
+    assert "Traceback" not in (root / "results" / "logs" / "probe" / f"{run}.log").read_text()

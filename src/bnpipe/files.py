@@ -7,6 +7,8 @@ crash (or kill -9) never leaves a half-written file under the target's name.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import tempfile
@@ -46,11 +48,50 @@ def write_text(target: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def save_torch(target: str | Path, obj: Any) -> None:
+def save_torch(target: str | Path, obj: Any) -> str:
+    """torch.save, atomically, with bytes that depend on `obj` alone: serialized in memory
+    (torch names a zip archive's inner folder after the file it writes, here always
+    "archive"), so equal tensors give equal files. Returns the bytes' sha256."""
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
     with atomic_path(target) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class CorruptFile(RuntimeError):
+    """A saved tensor file that does not match its recorded checksum or cannot be read."""
+
+
+def load_torch(path: str | Path, expected_sha256: str | None, rebuild: str, **kw: Any) -> Any:
+    """torch.load after checking the file against the sha256 its writer recorded; a
+    mismatch or an unreadable file raises CorruptFile: one line, the file, the fix."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise CorruptFile(f"{path}: missing; rebuild it with: {rebuild}")
+    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+        raise CorruptFile(
+            f"{path}: corrupt or truncated (its sha256 differs from the one recorded when it "
+            f"was written); rebuild it with: {rebuild}"
+        )
+    try:
+        return torch.load(path, **kw)
+    except Exception as err:  # a torch zip error is a traceback, not an explanation
+        why = type(err).__name__
+        raise CorruptFile(f"{path}: unreadable ({why}); rebuild it with: {rebuild}") from None
 
 
 def write_csv(target: str | Path, frame: Any) -> None:

@@ -16,10 +16,15 @@ started again continues from its last checkpoint and gives the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import math
+import os
 import shutil
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from bnpipe import speed
-from bnpipe.files import save_torch, write_csv, write_json
+from bnpipe.files import save_torch, sha256_of, write_csv, write_json
 from bnpipe.layout import snapshot_path, snapshot_steps_in
 from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
@@ -36,6 +41,7 @@ from bnpipe.provenance import device_name, git_state, package_versions
 from bnpipe.schedule import snapshot_steps
 from bnpipe.tasks import make_task
 
+WRITER_LOCK = "writer.lock"  # in out/.work: one training process per run folder
 FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
 
 
@@ -48,7 +54,53 @@ def train_run(
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
-    out, work, snapshots = Path(out), Path(out) / ".work", Path(snapshots)
+    """Train one run to completion (or divergence), resuming from `out/.work` if a killed
+    run left a resume state there. A second process on the same `out` fails at once."""
+    with sole_writer(Path(out) / ".work"):
+        return _train(spec, params, prepared, Path(out), Path(snapshots), device, progress)
+
+
+class RunBusy(RuntimeError):
+    """Another process is training the same run folder."""
+
+
+@contextlib.contextmanager
+def sole_writer(work: Path) -> Iterator[None]:
+    """An exclusive flock on work/writer.lock for the block; held already -> RunBusy
+    naming the holder's pid. The kernel drops the lock with its process (kill -9 too)."""
+    work.mkdir(parents=True, exist_ok=True)
+    lock = work / WRITER_LOCK
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = lock.read_text().strip() or "unknown"
+        os.close(fd)
+        raise RunBusy(
+            f"{work.parent}: another training process (pid {holder}) is writing this run; "
+            "wait for it or stop it"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        if [p.name for p in work.iterdir()] == [WRITER_LOCK]:  # done: leave no trace
+            lock.unlink()
+            work.rmdir()
+        os.close(fd)
+
+
+def _train(
+    spec: RunSpec,
+    params: Params,
+    prepared: Path,
+    out: Path,
+    snapshots: Path,
+    device: str,
+    progress: bool,
+) -> dict:
+    work = out / ".work"
     staged = work / "snapshots"  # snapshots taken so far, published at the end
     t_start = time.perf_counter()
     task = make_task(spec, params, prepared, device)
@@ -181,9 +233,15 @@ def train_run(
     snapshots.parent.mkdir(parents=True, exist_ok=True)
     staged.rename(snapshots)
     write_csv(out / "history.csv", history)
-    save_torch(out / "final.pt", speed.nchw_state(model))
+    record["sha256"] = {  # checked when read back (files.load_torch)
+        "final.pt": save_torch(out / "final.pt", speed.nchw_state(model)),
+        "snapshots": {
+            str(step): sha256_of(snapshot_path(snapshots, step))
+            for step in record["snapshot_steps"]
+        },
+    }
     write_json(out / "run.json", record)
-    shutil.rmtree(work, ignore_errors=True)
+    _clear(work)
     return record
 
 
@@ -201,13 +259,24 @@ def _load_resume(work: Path, fingerprint: dict, device: str) -> dict | None:
     """The resume state of this very run (same id, params and data), or None."""
     path = work / "resume.pt"
     if not path.exists():
-        shutil.rmtree(work, ignore_errors=True)  # snapshots without a resume state: start over
+        _clear(work)  # snapshots without a resume state: start over
         return None
-    state = torch.load(path, map_location=device, weights_only=False)
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # written atomically, so only a damaged disk gets here
+        print(f"{path}: unreadable ({type(err).__name__}); starting over", file=sys.stderr)
+        state = {}
     if state.get("fingerprint") != fingerprint:
-        shutil.rmtree(work, ignore_errors=True)
+        _clear(work)
         return None
     for step in snapshot_steps_in(work / "snapshots"):  # taken after the checkpoint: redo
         if step >= state["step"]:
             snapshot_path(work / "snapshots", step).unlink()
     return state
+
+
+def _clear(work: Path) -> None:
+    """Empty the work folder but keep the writer's lock file (this process holds it)."""
+    for entry in work.iterdir() if work.exists() else ():
+        if entry.name != WRITER_LOCK:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()

@@ -1,11 +1,13 @@
 """Probe one run's snapshots: python workflow/scripts/probe.py --run vgg-batchnorm-lr0.1-s0"""
 
+import sys
 from pathlib import Path
 
 import torch
 
 from bnpipe.cli import params_from, run_parser
 from bnpipe.devices import lease_device
+from bnpipe.files import CorruptFile
 from bnpipe.probes.runner import probe_run
 
 p = run_parser(__doc__)
@@ -15,14 +17,17 @@ p.add_argument("--out", type=Path, required=True, help="probe table to write (.c
 args = p.parse_args()
 params = params_from(args)
 torch.set_num_threads(args.threads)
-with lease_device() as lease:
-    table = probe_run(
-        params.run(args.run),
-        params,
-        args.prepared,
-        args.run_dir,
-        args.snapshots,
-        args.out,
-        device=lease.device,
-    )
+try:
+    with lease_device() as lease:
+        table = probe_run(
+            params.run(args.run),
+            params,
+            args.prepared,
+            args.run_dir,
+            args.snapshots,
+            args.out,
+            device=lease.device,
+        )
+except CorruptFile as err:
+    sys.exit(f"probe: {err}")
 print(f"{args.out}: {len(table)} rows")

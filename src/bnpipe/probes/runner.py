@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -13,8 +14,8 @@ import torch
 from tqdm import tqdm
 
 from bnpipe import speed
-from bnpipe.files import write_csv
-from bnpipe.layout import snapshot_path
+from bnpipe.files import load_torch, write_csv
+from bnpipe.layout import PROBE_TABLE, snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes import COLUMNS, Probe, SnapshotContext, make_probes
@@ -47,12 +48,23 @@ class SnapshotProber:
         self.noise = noise_layers(self.model)
 
     def snapshot_steps(self) -> list[int]:
-        return json.loads((self.run_dir / "run.json").read_text())["snapshot_steps"]
+        return self.record["snapshot_steps"]
+
+    @functools.cached_property
+    def record(self) -> dict:
+        return json.loads((self.run_dir / "run.json").read_text())
 
     def load(self, step: int) -> None:
-        """Put the snapshot of `step` into the model and set the noise to step t's."""
+        """Put the snapshot of `step` into the model and set the noise to step t's; a
+        snapshot whose bytes differ from the sha256 training recorded is refused."""
+        expected = self.record.get("sha256", {}).get("snapshots", {}).get(str(step))
+        rebuild = (
+            f"snakemake --cores all --forcerun train {PROBE_TABLE.format(run=self.spec.id)}"
+            f" --config scale={self.params.scale}"
+        )
         path = snapshot_path(self.snapshots, step)
-        self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        state = load_torch(path, expected, rebuild, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state)
         set_step(self.noise, step)
 
     def measure(
