@@ -42,7 +42,7 @@ def test_the_rule_gives_each_verdict():
     assert stuck.verdict == INSUFFICIENT and "no spread" in stuck.reason
 
 
-PRIMARIES = {  # PROTOCOL.md's primary test of each claim, as its module declares it
+PRIMARIES = {  # docs/protocol.md's primary test of each claim, as its module declares it
     1: "VGG lr 0.1: final test accuracy, BN - standard",
     2: "VGG lr 0.1, layer #3 and #11: next layer's input shift at a fixed lag, BN / standard",
     3: "VGG lr 0.1: training accuracy in training mode, noisy BN - BN",

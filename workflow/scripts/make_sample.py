@@ -1,6 +1,6 @@
 """Make the committed CIFAR-10 sample (a maintainer's tool, not a pipeline step).
 
-    python workflow/scripts/make_sample.py ../shared/data/cifar10-jpeg.tar.gz \
+    python workflow/scripts/make_sample.py PATH/cifar10-jpeg.tar.gz \
         data/sample/cifar10-sample.tar.gz --train 500 --test 100
 """
 

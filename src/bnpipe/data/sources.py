@@ -3,7 +3,7 @@
 Two archive formats are understood:
 - the official `cifar-10-python.tar.gz` (pickled batches, checked by md5);
 - an image-folder tarball: `[prefix/]train/<class>/*.jpg|png` and `test/<class>/...`,
-  such as the JPEG mirror in ../shared/data (checked by structure: every class present,
+  such as a JPEG image-folder mirror of CIFAR-10 (checked by structure: every class present,
   every image 32x32 RGB).
 A bad checksum, a truncated or unreadable archive, or a failed download raises DataError
 and leaves no file behind.

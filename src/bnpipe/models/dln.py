@@ -1,7 +1,7 @@
 """The deep linear network: x (N, width) -> W_L ... W_1 x, no nonlinearity, no bias.
 
 Layer k (1..L) is the k-th matrix; the normalization of a variant follows every matrix
-but the last (PROTOCOL.md's decision), acting per unit over the batch.
+but the last (a decision of docs/protocol.md), acting per unit over the batch.
 """
 
 from __future__ import annotations

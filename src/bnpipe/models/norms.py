@@ -1,7 +1,7 @@
 """Normalization layers, one per `variant` of the grid.
 
 Every layer normalizes per unit: over (N, H, W) for a conv's (N, C, H, W) output, over N
-for a linear layer's (N, C). Variants (PROTOCOL.md):
+for a linear layer's (N, C). Variants (docs/protocol.md):
   standard         nothing
   batchnorm        BatchNorm (biased batch variance in training, running stats in eval)
   noisy_batchnorm  BatchNorm, then Algorithm 1's noise (after the affine transform)

@@ -1,7 +1,7 @@
 """The loss landscape along the step's update direction (paper Sec. 3.1, App. A.2.2).
 
 At step t, with g the step's gradient, theta the snapshot and eta on a log-spaced grid
-of `points` step sizes over [lo, hi] x lr (PROTOCOL.md: [1/2, 4] for VGG, [1/100, 30] for
+of `points` step sizes over [lo, hi] x lr (docs/protocol.md: [1/2, 4] for VGG, [1/100, 30] for
 the DLN), evaluate at theta - eta d:
   loss@x<m>   the loss, m = eta / lr              loss_min, loss_max: its band
   gpred@x<m>  ||grad(theta - eta d) - g||          gpred_min, gpred_max: its band
