@@ -8,6 +8,7 @@ import os
 import sys
 
 from bnpipe.params import ParamsError, load_params, read_yaml
+from bnpipe.step_code import code_digest  # params.code: a code edit reruns its jobs
 
 PARAMS_FILE = "params.yaml"
 ENV = "../envs/bnpipe.yaml"  # relative to workflow/rules/; for --use-conda only
@@ -36,7 +37,9 @@ for key in list(config):
 
 # Validated here, before any job starts: a bad key stops everything with its name.
 try:
-    read_yaml(PARAMS_FILE)  # a key written twice stops here (`configfile` keeps the last)
+    read_yaml(
+        PARAMS_FILE
+    )  # a key written twice stops here (`configfile` keeps the last)
     P = load_params(config)
 except ParamsError as err:
     sys.exit(f"Invalid params ({PARAMS_FILE} or --config): {err}")

@@ -300,3 +300,47 @@ def test_the_design_cards_command_uses_the_default_profile(tmp_path):
     out = _sh(["snakemake", "--cores", "all", "--resources", "gpu=2", "-n"], root)
     assert "Using workflow specific profile profiles/default" in out
     assert "python workflow/scripts/train.py" in out  # printshellcmds: from the profile
+
+
+def _planned(root: Path) -> set[str]:
+    """The rules `snakemake -n` would run (target rules like `all` left out)."""
+    out = _sh([*SMK, "-n"], root)
+    if "Nothing to be done" in out:
+        return set()
+    stats = out.split("Job stats:", 1)[1].split("total", 1)[0]
+    jobs = set(re.findall(r"^(\w+)\s+\d+\s*$", stats, re.M))
+    return jobs - {"job", "all", "prepare_all", "train_all", "probe_all"}
+
+
+def test_a_code_edit_reruns_what_it_affects_and_only_that(tmp_path):
+    """Through Snakemake (content digests in each rule's params) and through DVC (the same
+    files as stage deps): a probe edit reruns probes, analysis and report, not training;
+    a model edit reruns training; a template edit only the report; a reverted edit,
+    nothing. After `dvc repro`, dvc.lock holds the edited code and nothing is left to do."""
+    root = _copy_checkout(tmp_path)
+    commit_all(root)
+    _sh(["dvc", "repro"], root)
+    cases = {
+        "src/bnpipe/probes/ics.py": {"probe", "analyze", "report"},
+        "src/bnpipe/models/dln.py": {"train", "probe", "analyze", "report"},
+        "src/bnpipe/report/template.html": {"report"},
+    }
+    for name, expected in cases.items():
+        path = root / name
+        original = path.read_bytes()
+        path.write_bytes(
+            original + b"\n<!-- edited -->\n"
+            if name.endswith(".html")
+            else original + b"\n# edited\n"
+        )
+        assert _planned(root) == expected, name
+        path.write_bytes(original)
+        assert _planned(root) == set(), name  # content, not timestamps
+    trained = {p: p.stat().st_mtime_ns for p in (root / "results" / "runs").glob("*/final.pt")}
+    ics = root / "src/bnpipe/probes/ics.py"
+    ics.write_bytes(ics.read_bytes() + b"\n# edited\n")
+    assert "src/bnpipe/probes" in _sh(["dvc", "status"], root)
+    _sh(["dvc", "repro"], root)
+    assert {p: p.stat().st_mtime_ns for p in trained} == trained  # training did not rerun
+    assert "Data and pipelines are up to date" in _sh(["dvc", "status"], root)
+    assert _planned(root) == set()

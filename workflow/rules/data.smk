@@ -11,6 +11,7 @@ rule download:
     params:
         args=ARGS,
         local=f"--local {RUNTIME['cifar_archive']}" if RUNTIME["cifar_archive"] else "",
+        code=code_digest("download"),
     shell:
         "python workflow/scripts/download.py {params.args} --out {output.archive} {params.local}"
         " 2> {log}"
@@ -29,6 +30,7 @@ rule prepare:
     params:
         args=ARGS,
         digest=P.digest("data"),
+        code=code_digest("prepare"),
     shell:
         "python workflow/scripts/prepare.py {params.args} --archive {input} --out {output.arrays}"
         " 2> {log}"
@@ -45,6 +47,7 @@ rule prepare_dln:
     params:
         args=ARGS,
         digest=P.digest("dln"),
+        code=code_digest("prepare"),
     shell:
         "python workflow/scripts/prepare_dln.py {params.args} --out {output.arrays} 2> {log}"
 

@@ -28,6 +28,7 @@ rule analyze:
     params:
         args=ARGS,
         digest=P.digest("analyze", "grid"),
+        code=code_digest("analyze"),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
     shell:
         "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs}"
@@ -50,6 +51,7 @@ rule report:
     params:
         args=ARGS,
         digest=P.digest(),
+        code=code_digest("report"),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
         bench=f"--bench {BENCH}" if os.path.exists(BENCH) else "",
     shell:

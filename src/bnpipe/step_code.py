@@ -1,0 +1,77 @@
+"""Which source files make each step's outputs, and a digest of their content.
+
+Snakemake compares a `shell:` rule's command text, not the code it runs, so an edited
+probe would rerun nothing. Each rule therefore carries `code_digest(step)` in its
+params: a change of content (never a mere touch) reruns exactly the jobs of the steps
+that read the file, and everything downstream of them. dvc.yaml lists the same paths as
+its stages' deps (a test keeps the two equal), so `dvc repro` calls Snakemake exactly
+when Snakemake has work, and dvc.lock records the code that made the outputs.
+
+Left out on purpose: modules that decide where or how a job runs but not what it
+computes (params parsing, paths, devices, provenance, command-line parsing); a change
+there reruns nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+STEP_CODE: dict[str, tuple[str, ...]] = {
+    "download": ("src/bnpipe/data/sources.py", "workflow/scripts/download.py"),
+    "prepare": (
+        "src/bnpipe/data/sources.py",
+        "src/bnpipe/data/prepare.py",
+        "workflow/scripts/prepare.py",
+        "workflow/scripts/prepare_dln.py",
+    ),
+    "train": (
+        "src/bnpipe/train.py",
+        "src/bnpipe/speed.py",
+        "src/bnpipe/tasks.py",
+        "src/bnpipe/schedule.py",
+        "src/bnpipe/files.py",
+        "src/bnpipe/models",
+        "src/bnpipe/data/batches.py",
+        "workflow/scripts/train.py",
+    ),
+    "probe": ("src/bnpipe/probes", "src/bnpipe/speed.py", "workflow/scripts/probe.py"),
+    "analyze": (
+        "src/bnpipe/analyze.py",
+        "src/bnpipe/quantities.py",
+        "src/bnpipe/stats.py",
+        "src/bnpipe/claims",
+        "workflow/scripts/analyze.py",
+    ),
+    "report": (
+        "src/bnpipe/report",
+        "src/bnpipe/figures.py",
+        "src/bnpipe/figure_specs.py",
+        "src/bnpipe/claims",
+        "workflow/scripts/report.py",
+    ),
+}
+SUFFIXES = (".py", ".html")  # what counts as code inside a listed folder
+
+
+def code_files(step: str, root: str | Path = ".") -> list[Path]:
+    """The files behind `step`, folders expanded, sorted (relative to `root`)."""
+    root = Path(root)
+    files: set[Path] = set()
+    for entry in STEP_CODE[step]:
+        path = root / entry
+        if path.is_dir():
+            files |= {p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()}
+        elif path.exists():
+            files.add(path)
+        else:
+            raise FileNotFoundError(f"bnpipe.step_code: {entry} (code of {step!r}) is missing")
+    return sorted(p.relative_to(root) for p in files)
+
+
+def code_digest(step: str, root: str | Path = ".") -> str:
+    """Short sha256 over the step's files, names and bytes: equal iff their content is."""
+    digest = hashlib.sha256()
+    for rel in code_files(step, root):
+        digest.update(str(rel).encode() + b"\0" + (Path(root) / rel).read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
