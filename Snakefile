@@ -8,7 +8,7 @@ import os
 import sys
 
 from bnpipe.params import ParamsError, load_params, read_yaml
-from bnpipe.step_code import code_digest  # params.code: a code edit reruns its jobs
+from bnpipe.step_code import code_digest, extension_files  # a code edit reruns its jobs
 
 PARAMS_FILE = "params.yaml"
 ENV = "../envs/bnpipe.yaml"  # relative to workflow/rules/; for --use-conda only

@@ -38,6 +38,8 @@ FIGURES = [
     "fig13_lp_landscape_dln",
     "theorem41_reduction_by_layer",
     "theorem41_by_layer",
+    "overview_vgg_accuracy",
+    "overview_dln_loss",
 ]
 SMK = ["snakemake", "--cores", "2"]  # profiles/default: found by Snakemake itself
 
@@ -344,3 +346,39 @@ def test_a_code_edit_reruns_what_it_affects_and_only_that(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in trained} == trained  # training did not rerun
     assert "Data and pipelines are up to date" in _sh(["dvc", "status"], root)
     assert _planned(root) == set()
+
+
+def test_a_variant_and_a_probe_registered_in_a_test_module_run_through_the_dag(tmp_path):
+    """tests/extensions/bnpipe_groupnorm.py registers `groupnorm` and `weight_norm`; one
+    params entry each (extensions, grid.variants, probe.run) and they go through training,
+    probes, analysis, figures and the report."""
+    root = _copy_checkout(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text().replace("\nextensions: []\n", "\nextensions: [bnpipe_groupnorm]\n", 1)
+    text = text.replace(
+        "      variants: [standard, batchnorm, noisy_batchnorm, l1]\n",
+        "      models: [vgg]\n      variants: [standard, batchnorm, groupnorm]\n",
+    )
+    text = text.replace(
+        "  run: [activations, ics, landscape, landscape_random, sharpness, theorem41, clean_stats]",
+        "  run: [activations, ics, landscape, sharpness, theorem41, clean_stats, weight_norm]",
+    )
+    assert text.count("groupnorm") == 2 and "weight_norm]" in text
+    params.write_text(text)
+    extensions = str(ROOT / "tests" / "extensions")
+    _sh(SMK, root, PYTHONPATH=extensions)
+    runs = pd.read_csv(root / "results" / "runs.csv").set_index("id")
+    assert (
+        runs.loc[["vgg-groupnorm-lr0.1-s0", "vgg-groupnorm-lr0.1-s1"]].status == "completed"
+    ).all()
+    probes = pd.read_csv(root / "results" / "probes" / "vgg-groupnorm-lr0.1-s0.csv")
+    norms = probes[probes.probe == "weight_norm"]
+    assert sorted(norms.layer.unique()) == list(range(1, 14)) and (norms.value > 0).all()
+    summary = pd.read_csv(root / "results" / "summary.csv")
+    assert "groupnorm" in set(summary.variant)
+    page = (root / "reports" / "index.html").read_text()
+    assert "vgg-groupnorm-lr0.1-s1" in page
+    drawn = [
+        json.loads(f.read_text())["runs"] for f in (root / "reports" / "figures").glob("*.json")
+    ]
+    assert any("vgg-groupnorm-lr0.1-s0" in runs_drawn for runs_drawn in drawn)

@@ -5,8 +5,8 @@ from conftest import raw_params
 
 from bnpipe.models.vgg import VGG
 from bnpipe.params import load_params
-from bnpipe.probes import SnapshotContext
 from bnpipe.probes.activations import ActivationProbe
+from bnpipe.probes.context import SnapshotContext
 
 
 def _ctx(site="normalized"):

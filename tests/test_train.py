@@ -170,8 +170,8 @@ def test_the_lag_shift_replay_is_training_itself(setup):
     """The activation probe's lag replay from snapshot t reaches, step for step, the
     parameters training reached (noisy BN: batches and noise from the counters)."""
     from bnpipe.models import noise_layers, set_step
-    from bnpipe.probes import SnapshotContext
     from bnpipe.probes.activations import replay_sgd
+    from bnpipe.probes.context import SnapshotContext
     from bnpipe.tasks import make_task
 
     root, params = setup
@@ -193,8 +193,8 @@ def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
     """At the final state, noisy BN with its noise off is plain BN with the same weights:
     the re-estimated statistics and the test accuracy must be the same for both."""
     from bnpipe.models import noise_layers, set_step
-    from bnpipe.probes import SnapshotContext
     from bnpipe.probes.clean_stats import CleanStatsProbe, batchnorm_layers
+    from bnpipe.probes.context import SnapshotContext
     from bnpipe.probes.replay import frozen_stats
     from bnpipe.tasks import make_task
 

@@ -108,3 +108,30 @@ def landscape_panels(random: bool) -> list[Panel]:
     if random:
         panels.append(Panel("beta, random direction", "landscape_random", "beta", log=True))
     return panels
+
+
+def overview_figures(x: Inputs) -> list[FigureSpec]:
+    """Every variant of the grid at once (registered extensions included): VGG accuracy
+    and the DLN's loss over training, seed mean and 95% band."""
+    out = []
+    for model, name, splits, log in (
+        ("vgg", "overview_vgg_accuracy", ("train", "test"), False),
+        ("dln", "overview_dln_loss", ("train_loss",), True),
+    ):
+        present = tuple(x.runs[x.runs.model == model].variant.drop_duplicates())
+        if present:
+            fig = figures.training_curves(
+                x.curves, x.runs, model, splits, log=log, variants=present
+            )
+            what = "accuracy (eval mode)" if model == "vgg" else "full-batch loss (eval mode)"
+            out.append(
+                FigureSpec(
+                    name,
+                    f"Every {model.upper()} variant of the grid: {what} over training, seed "
+                    "mean and 95% band, per lr.",
+                    fig,
+                    VGG_RUN if model == "vgg" else DLN_RUN,
+                    ids(x, model, present),
+                )
+            )
+    return out

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import matplotlib
 
+from bnpipe import variants
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -20,15 +22,13 @@ import pandas as pd  # noqa: E402
 # Same figure, same bytes: no timestamps, fixed ids in SVG.
 matplotlib.rcParams.update({"svg.hashsalt": "bnpipe", "svg.fonttype": "none"})
 
-COLORS = {
-    "standard": "#1f77b4",
-    "batchnorm": "#d62728",
-    "noisy_batchnorm": "#ff7f0e",
-    "l1": "#2ca02c",
-    "l2": "#9467bd",
-    "linf": "#8c564b",
-    "noisy_standard": "#7f7f7f",
-}
+
+def variant_color(variant: str) -> str:
+    """A variant's colour (bnpipe.variants), grey for an unknown name."""
+    known = variants.registry().get(variant)
+    return known.color if known else "#555555"
+
+
 SPLIT_TITLES = {"train": "train accuracy", "test": "test accuracy", "train_loss": "loss"}
 
 
@@ -54,7 +54,7 @@ def training_curves(
             ax = axes[row, col]
             sel = curves[(curves.lr == lr) & (curves.split == split)]
             for variant, c in sel.groupby("variant"):
-                color = COLORS.get(variant)
+                color = variant_color(variant)
                 ax.plot(c.step, c["mean"], color=color, label=f"{variant} (n={int(c.n.max())})")
                 ax.fill_between(c.step, c.lo, c.hi, color=color, alpha=0.2, linewidth=0)
                 _mark_diverged(ax, runs, lr, variant)
@@ -86,7 +86,7 @@ def activation_bands(probes: pd.DataFrame, layers: list[int], runs: list[str]) -
             wide = sel.pivot(index="step", columns="metric", values="value").sort_index()
             # percentile columns: p5, p50, p97.5 (not pre_lag_shift and the like)
             qs = sorted(float(m[1:]) for m in wide.columns if re.fullmatch(r"p[\d.]+", m))
-            color = COLORS.get(run.split("-")[1], "#555555")
+            color = variant_color(run.split("-")[1])
             for k in range(len(qs) // 2):  # pair the outermost percentiles first
                 lo, hi = wide[f"p{qs[k]:g}"], wide[f"p{qs[-1 - k]:g}"]
                 ax.fill_between(
@@ -152,7 +152,7 @@ def probe_curves(
             sel = sel[sel.layer == panel.layer]
             for variant in variants:
                 v = sel[sel.variant == variant]
-                color = COLORS.get(variant)
+                color = variant_color(variant)
                 if isinstance(panel.metric, tuple):
                     low, high = (v[v.metric == m].set_index("step")["mean"] for m in panel.metric)
                     if low.empty:
@@ -213,7 +213,7 @@ def ics_scatter(
                 ax.scatter(
                     g.value,
                     perf[g.run],
-                    color=COLORS.get(variant),
+                    color=variant_color(variant),
                     marker=markers[lrs.index(lr) % len(markers)],
                     s=28,
                     label=f"{variant}, lr {lr:g}",
@@ -282,7 +282,7 @@ def by_layer(frame: pd.DataFrame, series: str, title: str, ylabel: str, log: boo
 def _mark_diverged(ax, runs: pd.DataFrame, lr: float, variant: str) -> None:
     dead = runs[np.isclose(runs.lr, lr) & (runs.variant == variant) & (runs.status == "diverged")]
     for step in dead.diverged_at:
-        color = COLORS.get(variant)
+        color = variant_color(variant)
         ax.axvline(step, color=color, linestyle=":", linewidth=1)
         ax.plot(step, ax.get_ylim()[0], "x", color=color, markersize=9, clip_on=False)
 

@@ -19,12 +19,10 @@ from typing import Any, Literal
 
 import yaml
 
-MODELS = ("vgg", "dln")
-NOISY = ("noisy_batchnorm", "noisy_standard")
-VARIANTS = {
-    "vgg": ("standard", "batchnorm", "noisy_batchnorm", "l1", "l2", "linf", "noisy_standard"),
-    "dln": ("standard", "batchnorm", "l1", "l2", "linf"),
-}
+from bnpipe import variants
+from bnpipe.probes.registry import probe_names
+
+MODELS = variants.MODELS
 SCALES = ("quick", "cpu", "paper", "smoke")
 # per-model mappings that a scale replaces whole, not key by key
 WHOLE = ("lrs", "seeds", "variants_at")
@@ -72,8 +70,8 @@ class GridParams:
             for model, values in getattr(self, key).items():
                 _distinct(values, f"grid.{key}.{model}")
         for model, at in self.variants_at.items():
-            for lr, variants in at.items():
-                _distinct(variants, f"grid.variants_at.{model}.{lr}")
+            for lr, names in at.items():
+                _distinct(names, f"grid.variants_at.{model}.{lr}")
         for model in self.models:
             if model not in MODELS:
                 raise ParamsError(f"grid.models: unknown model {model!r} (allowed: {MODELS})")
@@ -87,20 +85,20 @@ class GridParams:
                 raise ParamsError(f"grid.seeds.{model}: empty; the grid would have no runs")
             if min(seeds) < 0:
                 raise ParamsError(f"grid.seeds.{model}: must be >= 0, got {seeds}")
-        allowed = sorted({v for m in self.models for v in VARIANTS[m]})
+        allowed = sorted({v for m in self.models for v in variants.for_model(m)})
         for variant in self.variants:
             if variant not in allowed:
                 raise ParamsError(
                     f"grid.variants: unknown variant {variant!r} (allowed: {allowed})"
                 )
         for model, at in self.variants_at.items():
-            for lr, variants in at.items():
+            for lr, names in at.items():
                 if model not in self.models or lr not in self.lrs[model]:
                     raise ParamsError(
                         f"grid.variants_at.{model}.{lr}: not a learning rate of grid.lrs.{model}"
                     )
-                unknown = [v for v in variants if v not in self.variants]
-                if unknown or not variants:
+                unknown = [v for v in names if v not in self.variants]
+                if unknown or not names:
                     raise ParamsError(
                         f"grid.variants_at.{model}.{lr}: {unknown or 'empty'}; pick from "
                         f"grid.variants {list(self.variants)}"
@@ -247,17 +245,6 @@ class SharpnessParams:
             raise ParamsError(f"{where}.tolerance: must be > 0, got {self.tolerance}")
 
 
-PROBES = (
-    "activations",
-    "ics",
-    "landscape",
-    "landscape_random",
-    "sharpness",
-    "theorem41",
-    "clean_stats",
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class ProbeParams:
     batch_size: int
@@ -273,8 +260,10 @@ class ProbeParams:
         _at_least(self.chunk_size, 1, "probe.chunk_size")
         _at_least(self.clean_stats_batches, 1, "probe.clean_stats_batches")
         for name in self.run:
-            if name not in PROBES:
-                raise ParamsError(f"probe.run: unknown probe {name!r} (allowed: {list(PROBES)})")
+            if name not in probe_names():
+                raise ParamsError(
+                    f"probe.run: unknown probe {name!r} (allowed: {list(probe_names())})"
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,6 +325,7 @@ class RunSpec:
 @dataclasses.dataclass(frozen=True)
 class Params:
     scale: Literal["quick", "cpu", "paper", "smoke"]
+    extensions: tuple[str, ...]  # modules that register variants or probes, imported first
     data: DataParams
     grid: GridParams
     vgg: VGGParams
@@ -362,7 +352,7 @@ class Params:
             RunSpec(model, variant, lr, seed)
             for model in g.models
             for variant in g.variants
-            if variant in VARIANTS[model]
+            if variant in variants.for_model(model)
             for lr in g.lrs[model]
             if g.runs_variant(model, variant, lr)
             for seed in g.seeds[model]
@@ -375,11 +365,7 @@ class Params:
     def run_sections(self, spec: RunSpec) -> tuple[str, ...]:
         """The params sections a run's training outputs depend on."""
         sections = ("dln",) if spec.model == "dln" else ("data", "vgg", "train", "speed")
-        if spec.variant != "standard":
-            sections += ("noise",) if spec.variant == "noisy_standard" else ("norm",)
-        if spec.variant == "noisy_batchnorm":
-            sections += ("noise",)
-        return sections
+        return sections + variants.get(spec.variant).sections
 
     def run(self, run_id: str) -> RunSpec:
         for spec in self.runs():
@@ -453,12 +439,29 @@ def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Param
         raise ParamsError(f"scale: {scale!r} is not one of {SCALES}")
     if scale not in scales:
         raise ParamsError(f"scales.{scale}: no preset for the selected scale")
+    _import_extensions(raw.get("extensions", []))
     _build(Params, raw, "")  # the protocol itself must be whole and valid
     for name in scales:
         if name not in SCALES:
             raise ParamsError(f"scales.{name}: unknown scale (allowed: {SCALES})")
         _merge(raw, scales[name] or {}, f"scales.{name}", apply=(name == scale))
     return _build(Params, raw, "")
+
+
+def _import_extensions(modules: Any) -> None:
+    """Import the modules named in `extensions`: they register variants and probes, which
+    the grid and probe.run are then checked against."""
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ParamsError(f"extensions: expected a list of module names, got {modules!r}")
+    for module in modules:
+        try:
+            variants.load_extensions([module])
+        except ImportError as err:
+            raise ParamsError(
+                f"extensions: cannot import {module!r} ({err}); is its folder on PYTHONPATH?"
+            ) from None
+        except ValueError as err:  # a registration the registry refused
+            raise ParamsError(f"extensions: {module}: {err}") from None
 
 
 # --- generic, type-driven construction --------------------------------------------------

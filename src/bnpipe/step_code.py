@@ -15,6 +15,7 @@ there reruns nothing.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from pathlib import Path
 
 STEP_CODE: dict[str, tuple[str, ...]] = {
@@ -32,6 +33,7 @@ STEP_CODE: dict[str, tuple[str, ...]] = {
         "src/bnpipe/schedule.py",
         "src/bnpipe/files.py",
         "src/bnpipe/models",
+        "src/bnpipe/variants.py",
         "src/bnpipe/data/batches.py",
         "workflow/scripts/train.py",
     ),
@@ -45,6 +47,7 @@ STEP_CODE: dict[str, tuple[str, ...]] = {
     ),
     "report": (
         "src/bnpipe/report",
+        "src/bnpipe/variants.py",
         "src/bnpipe/figures.py",
         "src/bnpipe/figure_specs.py",
         "src/bnpipe/claims",
@@ -69,9 +72,24 @@ def code_files(step: str, root: str | Path = ".") -> list[Path]:
     return sorted(p.relative_to(root) for p in files)
 
 
-def code_digest(step: str, root: str | Path = ".") -> str:
-    """Short sha256 over the step's files, names and bytes: equal iff their content is."""
+def code_digest(step: str, root: str | Path = ".", extra: tuple[Path, ...] = ()) -> str:
+    """Short sha256 over the step's files (and `extra` ones: extension modules), names
+    and bytes: equal iff their content is."""
     digest = hashlib.sha256()
-    for rel in code_files(step, root):
-        digest.update(str(rel).encode() + b"\0" + (Path(root) / rel).read_bytes() + b"\0")
+    named = [(str(rel), Path(root) / rel) for rel in code_files(step, root)]
+    named += [(path.name, path) for path in sorted(extra)]
+    for name, path in named:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def extension_files(modules: tuple[str, ...]) -> tuple[Path, ...]:
+    """The source files of params `extensions` (they may register variants and probes,
+    so they count as code of both training and probing)."""
+    files = []
+    for module in modules:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise FileNotFoundError(f"bnpipe.step_code: extension {module!r} not found")
+        files.append(Path(spec.origin))
+    return tuple(files)

@@ -29,7 +29,7 @@ rule train:
     params:
         args=ARGS,
         digest=run_digest,
-        code=code_digest("train"),
+        code=code_digest("train", extra=extension_files(P.extensions)),
         out=lambda w, output: os.path.dirname(output.record),
     shell:
         "python workflow/scripts/train.py {params.args} --run {wildcards.run} --prepared {input}"
@@ -54,7 +54,7 @@ rule probe:
     params:
         args=ARGS,
         digest=P.digest("probe"),
-        code=code_digest("probe"),
+        code=code_digest("probe", extra=extension_files(P.extensions)),
         run_dir=lambda w, input: os.path.dirname(input.record),
     shell:
         "python workflow/scripts/probe.py {params.args} --run {wildcards.run} --prepared {input.prepared}"

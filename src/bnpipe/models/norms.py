@@ -8,6 +8,7 @@ for a linear layer's (N, C). Variants (docs/protocol.md):
   l1, l2, linf     mean shift, then divide by the unit's average l_p magnitude taken
                    before the shift; gamma, beta, running averages for evaluation
   noisy_standard   Algorithm 1's noise alone (the paper's control, Sec. 2.1)
+Each is an entry of bnpipe.variants.BUILTIN, built by the function of its name below.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bnpipe import variants
 from bnpipe.data.batches import derive_seed
 from bnpipe.params import NoiseParams, NormParams
 
@@ -31,27 +33,20 @@ def make_norm(
     noise: NoiseParams | None = None,
 ) -> nn.Module:
     """The layer after a conv (spatial=True) or linear layer; `layer` (1-based) and the
-    run's `seed` name the noise stream of noisy variants."""
-    norm = norm or DEFAULT_NORM
-    if variant == "standard":
-        return nn.Identity()
-    if variant in ("batchnorm", "noisy_batchnorm"):
-        bn_class = nn.BatchNorm2d if spatial else nn.BatchNorm1d
-        bn = bn_class(channels, eps=norm.eps, momentum=norm.momentum)
-        if variant == "batchnorm":
-            return bn
-        return nn.Sequential(bn, AlgorithmOneNoise(_need(noise, variant), layer, seed))
-    if variant in LpNorm.KINDS:
-        return LpNorm(channels, variant, norm.eps, norm.momentum)
-    if variant == "noisy_standard":
-        return AlgorithmOneNoise(_need(noise, variant), layer, seed)
-    raise ValueError(f"unknown variant {variant!r}")
+    run's `seed` name the noise stream of noisy variants. Variants: bnpipe.variants."""
+    build = variants.builder(variant)
+    return build(channels, spatial, layer, seed, norm or DEFAULT_NORM, noise)
 
 
 def _need(noise: NoiseParams | None, variant: str) -> NoiseParams:
     if noise is None:
         raise ValueError(f"variant {variant!r} needs noise parameters")
     return noise
+
+
+def _batchnorm(channels: int, spatial: bool, norm: NormParams) -> nn.Module:
+    bn_class = nn.BatchNorm2d if spatial else nn.BatchNorm1d
+    return bn_class(channels, eps=norm.eps, momentum=norm.momentum)
 
 
 def _unit_view(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -155,3 +150,36 @@ class AlgorithmOneNoise(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer={self.layer}, {self.noise}"
+
+
+# Builders of the built-in variants (registered in bnpipe.variants): each takes
+# (channels, spatial, layer, seed, norm, noise) and returns the layer after layer `layer`.
+
+
+def identity(channels, spatial, layer, seed, norm, noise) -> nn.Module:
+    return nn.Identity()
+
+
+def batchnorm(channels, spatial, layer, seed, norm, noise) -> nn.Module:
+    return _batchnorm(channels, spatial, norm)
+
+
+def noisy_batchnorm(channels, spatial, layer, seed, norm, noise) -> nn.Module:
+    noise_layer = AlgorithmOneNoise(_need(noise, "noisy_batchnorm"), layer, seed)
+    return nn.Sequential(_batchnorm(channels, spatial, norm), noise_layer)
+
+
+def noise_alone(channels, spatial, layer, seed, norm, noise) -> nn.Module:
+    return AlgorithmOneNoise(_need(noise, "noisy_standard"), layer, seed)
+
+
+def l1(channels, spatial, layer, seed, norm, noise) -> nn.Module:
+    return LpNorm(channels, "l1", norm.eps, norm.momentum)
+
+
+def l2(channels, spatial, layer, seed, norm, noise) -> nn.Module:
+    return LpNorm(channels, "l2", norm.eps, norm.momentum)
+
+
+def linf(channels, spatial, layer, seed, norm, noise) -> nn.Module:
+    return LpNorm(channels, "linf", norm.eps, norm.momentum)

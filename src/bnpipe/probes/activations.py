@@ -35,7 +35,7 @@ from torch import nn
 
 from bnpipe.models import noise_layers, set_step
 from bnpipe.params import ActivationParams
-from bnpipe.probes import SnapshotContext
+from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.state import preserved_state
 
 LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site

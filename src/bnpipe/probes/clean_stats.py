@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from bnpipe.models import noise_layers
-from bnpipe.probes import SnapshotContext
+from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.state import preserved_state
 
 

@@ -18,10 +18,10 @@ import torch
 
 from bnpipe.models import set_step
 from bnpipe.params import Params, RunSpec
-from bnpipe.probes import make_probes
 from bnpipe.probes.curvature import SharpnessProbe
 from bnpipe.probes.ics import ICSProbe
 from bnpipe.probes.landscape import LandscapeProbe
+from bnpipe.probes.registry import make_probes
 from bnpipe.probes.runner import SnapshotProber
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from bnpipe.params import SharpnessParams
-from bnpipe.probes import SnapshotContext
+from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.replay import Tensors, flat, gaussian_like
 
 REORTHOGONALIZE = 2  # Gram-Schmidt passes against the whole basis per product

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from bnpipe.probes import SnapshotContext
+from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.replay import StepReplay, Tensors, flat
 
 

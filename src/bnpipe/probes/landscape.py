@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from bnpipe.params import LandscapeParams
-from bnpipe.probes import SnapshotContext
+from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.replay import StepReplay, Tensors, flat, gaussian_like
 
 

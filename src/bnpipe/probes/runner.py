@@ -18,7 +18,8 @@ from bnpipe.files import load_torch, write_csv
 from bnpipe.layout import PROBE_TABLE, snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
-from bnpipe.probes import COLUMNS, Probe, SnapshotContext, make_probes
+from bnpipe.probes.context import COLUMNS, Probe, SnapshotContext
+from bnpipe.probes.registry import make_probes
 from bnpipe.probes.replay import frozen_stats
 from bnpipe.probes.state import preserved_state
 from bnpipe.tasks import make_task

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from bnpipe.probes import SnapshotContext
+from bnpipe.probes.context import SnapshotContext
 
 
 def bn_layers(model: nn.Module) -> list[tuple[int, nn.modules.batchnorm._BatchNorm]]:

@@ -21,7 +21,7 @@ import pandas as pd
 from bnpipe import figures
 from bnpipe.claims import CLAIMS
 from bnpipe.claims.judging import INSUFFICIENT, NOT_TESTABLE, shown
-from bnpipe.figure_specs import FigureSpec, Inputs
+from bnpipe.figure_specs import FigureSpec, Inputs, overview_figures
 from bnpipe.files import staging_dir, write_text
 from bnpipe.params import Params, load_params
 from bnpipe.provenance import git_state, package_versions
@@ -92,6 +92,9 @@ def build_report(
             specs = FIGURES[claim["claim"]](inputs)
             blocks = [_figure(spec, params, records, common, staging) for spec in specs]
             sections.append(_claim_section(claim, blocks, claims, inputs))
+        overview = [
+            _figure(spec, params, records, common, staging) for spec in overview_figures(inputs)
+        ]
         page = Template(TEMPLATE.read_text()).substitute(
             title="BatchNorm and optimization (Santurkar et al. 2018)",
             scale=params.scale,
@@ -108,6 +111,7 @@ def build_report(
             rules=_rules(claims),
             differences=_differences(params, raw_params, data["source"]),
             sections="\n".join(sections),
+            overview="\n".join(overview),
             runs_table=_runs_table(inputs.runs),
             provenance=_provenance(params, list(records.values()), common),
             speed=bench_section.render(_read_json(bench) if bench else None),

@@ -1,0 +1,47 @@
+"""What a probe sees of one snapshot (SnapshotContext), what a probe is (Probe), and the
+probe table's columns."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+from torch import nn
+
+from bnpipe.params import Params, RunSpec
+
+if TYPE_CHECKING:
+    from bnpipe.probes.replay import StepReplay
+    from bnpipe.tasks import CifarTask, DLNTask
+
+COLUMNS = ["run", "step", "layer", "probe", "metric", "value"]
+
+
+@dataclass
+class SnapshotContext:
+    spec: RunSpec
+    params: Params
+    step: int
+    model: nn.Module  # holds the snapshot's state, on the probe device, in train mode
+    probe_x: torch.Tensor  # the run's fixed probe batch: (B, 3, 32, 32) normalized, or (N, 10)
+    probe_y: torch.Tensor  # (B,) labels, or (N, 10) DLN targets
+    task: CifarTask | DLNTask | None = None  # step t's batch and the loss (replay probes)
+
+    @functools.cached_property
+    def replay(self) -> StepReplay:
+        """Step t replayed (its batch, loss and gradient), built once per snapshot."""
+        from bnpipe.probes.replay import StepReplay
+
+        x, y = self.task.batch(self.step)
+        return StepReplay(
+            self.model, x, y, self.task.loss, self.spec.lr, self.params.probe.chunk_size
+        )
+
+
+class Probe(Protocol):
+    name: str
+
+    def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]: ...
