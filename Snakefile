@@ -50,6 +50,21 @@ wildcard_constraints:
     run="|".join(RUN_IDS),
 
 
+# Cheap or networked jobs run where Snakemake runs, never on a (possibly offline) compute
+# node: the download, data preparation, analysis and the report. Training and probing go
+# to the cluster, each asking for one GPU (resources gpu=1 -> sbatch --gpus=1).
+localrules:
+    all,
+    download,
+    prepare,
+    prepare_dln,
+    prepare_all,
+    train_all,
+    probe_all,
+    analyze,
+    report,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/runs.smk"

@@ -1,0 +1,91 @@
+"""The smoke DAG through a real one-node SLURM (tests/slurm/start.sh) with
+snakemake-executor-plugin-slurm and profiles/slurm, against a local run of the same."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT
+from test_integration import SMK, _copy_checkout, _sh
+
+pytestmark = [pytest.mark.integration, pytest.mark.slurm]
+# Outputs that carry wall times or job ids and so differ between any two runs:
+#   run.json (timing), runs.csv (wall_s), the report and each figure's provenance JSON
+#   (they show the runs table and the git state of the copy), logs.
+SAME_BYTES = [
+    "results/runs/*/history.csv",
+    "results/runs/*/final.pt",
+    "results/snapshots/*/*.pt",
+    "results/probes/*.csv",
+    "results/curves.csv",
+    "results/probe_curves.csv",
+    "results/quantities.csv",
+    "results/summary.csv",
+    "results/differences.csv",
+    "results/ics_vs_performance.csv",
+    "results/metrics.json",
+    "reports/claims.json",
+    "reports/figures/*.svg",
+]
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    if subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
+        start = ROOT / "tests" / "slurm" / "start.sh"
+        if os.geteuid() != 0 or subprocess.run(["bash", str(start)]).returncode != 0:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    if not _slurm_up():
+        if os.environ.get("CI"):
+            pytest.fail("no SLURM: .ci/run installs slurm-wlm and munge and starts one")
+        pytest.skip("no SLURM here (apt-get install slurm-wlm munge; tests/slurm/start.sh)")
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+
+
+def test_the_smoke_dag_through_slurm_equals_a_local_run(tmp_path, slurm):
+    local = _copy_checkout(tmp_path / "local")
+    cluster = _copy_checkout(tmp_path / "cluster")
+    _sh(SMK, local)
+    out = _sh(
+        [
+            "snakemake",
+            "--profile",
+            "profiles/slurm",
+            "--jobs",
+            "4",
+            "--default-resources",
+            "slurm_partition=gpu",
+            "runtime=30",
+            "mem_mb=1000",
+            "cpus_per_task=1",
+        ],
+        cluster,
+    )
+    n_runs = len(list((local / "results" / "runs").iterdir()))
+    for pattern in SAME_BYTES:
+        files = sorted(p.relative_to(local) for p in local.glob(pattern))
+        assert files, pattern
+        for rel in files:
+            assert filecmp.cmp(local / rel, cluster / rel, shallow=False), rel
+    # every train and probe job went through sbatch with one GPU; nothing else did
+    jobs = subprocess.run(
+        ["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    ours = [line for line in jobs if str(cluster) in line]
+    rules = [re.search(r"Comment=rule_(\w+?)_wildcards", line) for line in ours]
+    by_rule = [m.group(1) for m in rules if m]
+    assert sorted(set(by_rule)) == ["probe", "train"], by_rule
+    assert by_rule.count("train") == by_rule.count("probe") == n_runs
+    assert all(re.search(r"TresPerJob=gres[:/]gpu:1", line) for line in ours)
+    assert "Invalid" not in out
