@@ -7,7 +7,8 @@
 import os
 import sys
 
-from bnpipe.params import ParamsError, load_params, read_yaml
+from bnpipe.cli import committed_params
+from bnpipe.params import ParamsError, load_params, read_yaml, shadowed_changes
 from bnpipe.step_code import code_digest, extension_files  # a code edit reruns its jobs
 
 PARAMS_FILE = "params.yaml"
@@ -36,11 +37,15 @@ for key in list(config):
         RUNTIME[key] = config.pop(key)
 
 # Validated here, before any job starts: a bad key stops everything with its name.
+# A key written twice stops here (`configfile` keeps the last). So does a protocol key
+# changed since the last commit (dvc exp run -S) that the active scale overrides: it
+# would be shown as set but never used.
 try:
-    read_yaml(
-        PARAMS_FILE
-    )  # a key written twice stops here (`configfile` keeps the last)
+    read_yaml(PARAMS_FILE)
     P = load_params(config)
+    committed = committed_params(PARAMS_FILE)
+    if committed is not None and shadowed_changes(config, committed):
+        raise ParamsError("; ".join(shadowed_changes(config, committed)))
 except ParamsError as err:
     sys.exit(f"Invalid params ({PARAMS_FILE} or --config): {err}")
 RUN_IDS = [spec.id for spec in P.runs()]

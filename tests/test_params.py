@@ -1,7 +1,7 @@
 import pytest
 from conftest import ROOT, raw_params
 
-from bnpipe.params import ParamsError, load_params
+from bnpipe.params import ParamsError, load_params, shadowed_changes
 
 
 def test_params_yaml_loads_every_scale():
@@ -114,3 +114,20 @@ def test_a_key_written_twice_in_the_file_names_the_key_and_both_lines(tmp_path):
         match=f"line {line}: key 'steps' written twice in one mapping .first at line {line - 1}",
     ):
         load_params(tmp_path / "params.yaml")
+
+
+def test_a_protocol_key_the_scale_overrides_is_named_when_changed():
+    committed = raw_params("quick")
+    now = raw_params("quick")
+    now["train"]["steps"] = 500  # dvc exp run -S train.steps=500
+    now["probe"]["sharpness"]["tolerance"] = 0.5  # not overridden at quick: it applies
+    assert shadowed_changes(now, committed) == [
+        "train.steps was changed to 500, but scale 'quick' overrides it with 250 "
+        "(scales.quick.train.steps): set scales.quick.train.steps instead"
+    ]
+    now["scales"]["quick"]["train"]["steps"] = 500  # the key the scale uses: fine
+    now["train"]["steps"] = committed["train"]["steps"]
+    assert shadowed_changes(now, committed) == []
+    paper = raw_params("paper")
+    paper["train"]["steps"] = 500  # the paper scale overrides nothing
+    assert shadowed_changes(paper, raw_params("paper")) == []

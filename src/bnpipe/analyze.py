@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bnpipe.claims import CLAIM_RULE, RULES, judge_all
-from bnpipe.claims.judging import SCORE, VERDICTS
+from bnpipe.claims.judging import VERDICTS
 from bnpipe.files import write_csv, write_json
 from bnpipe.params import Params
 from bnpipe.quantities import (
@@ -247,31 +247,28 @@ def _flat(test: dict) -> dict:
 
 
 def summary_metrics(table: pd.DataFrame, summary: pd.DataFrame, claims: list[dict], scale: str):
-    """Nested dict for `dvc exp show`: the verdict per claim and, per model -> variant ->
-    lr<lr>, the final numbers with their intervals (from the group summary)."""
+    """Small and flat enough for `dvc exp show` (one column per leaf, no dots in keys):
+    the scale, run counts, each claim's verdict, and per model the seed mean of its
+    headline number per variant and lr (VGG: final test accuracy; the DLN: final training
+    loss), keyed <variant>_lr<lr> with the lr's dot as `_`. Intervals and every other
+    number: results/summary.csv and reports/claims.json."""
     finals = summary[summary.layer == 0].set_index([*GROUP, "quantity"])
     out: dict = {
         "scale": scale,
         "runs": {
-            "total": len(table),
             "completed": int((table.status == "completed").sum()),
             "diverged": int((table.status == "diverged").sum()),
         },
-        "claims": {
-            f"claim{c['claim']}": {"verdict": c["verdict"], "score": SCORE[c["verdict"]]}
-            for c in claims
-        },
+        "claims": {f"claim{c['claim']}": c["verdict"] for c in claims},
     }
-    for (model, variant, lr), group in table.groupby(GROUP, sort=True):
-        entry = {"n_seeds": len(group), "n_diverged": int((group.status == "diverged").sum())}
-        for column, name in FINAL_METRICS[model]:
-            key = (model, variant, lr, column)
-            if key in finals.index:
-                ci = finals.loc[key]
-                entry[name], entry[f"{name}_lo"], entry[f"{name}_hi"] = (
-                    _num(ci["mean"]), _num(ci["lo"]), _num(ci["hi"]),
-                )  # fmt: skip
-        out.setdefault(model, {}).setdefault(variant, {})[f"lr{lr:g}"] = entry
+    for (model, variant, lr), _ in table.groupby(GROUP, sort=True):
+        column, name = FINAL_METRICS[model][0]
+        key = (model, variant, lr, column)
+        if key in finals.index:
+            lr_key = f"{lr:g}".replace(".", "_")
+            out.setdefault(f"{model}_{name}", {})[f"{variant}_lr{lr_key}"] = _num(
+                finals.loc[key]["mean"]
+            )
     return out
 
 

@@ -34,3 +34,23 @@ def load_scale(params_file: Path, scale: str | None = None) -> Params:
     if scale:
         raw["scale"] = scale
     return load_params(raw)
+
+
+def committed_params(params_file: str | Path) -> dict | None:
+    """The params file as the last git commit has it, or None (no git, not committed)."""
+    import subprocess
+
+    import yaml
+
+    path = Path(params_file).resolve()
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:./{path.name}"],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    return yaml.safe_load(shown.stdout) if shown.returncode == 0 else None

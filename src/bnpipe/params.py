@@ -448,6 +448,33 @@ def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Param
     return _build(Params, raw, "")
 
 
+def shadowed_changes(raw: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
+    """Protocol keys whose value differs from `baseline` (the committed params.yaml) while
+    the active scale overrides them, so the new value would never be used: e.g.
+    `dvc exp run -S train.steps=500` at `quick`, where scales.quick.train.steps wins.
+    Returns one message per key, naming it and the key to set instead."""
+    scale = raw.get("scale")
+    overrides = (raw.get("scales") or {}).get(scale) or {}
+    found: list[str] = []
+
+    def walk(override: Mapping, now: Any, before: Any, path: tuple[str, ...]) -> None:
+        for key, value in override.items():
+            here = (*path, str(key))
+            a = now.get(key) if isinstance(now, Mapping) else None
+            b = before.get(key) if isinstance(before, Mapping) else None
+            if isinstance(value, Mapping) and key not in WHOLE:
+                walk(value, a, b, here)
+            elif a != b:
+                dotted = ".".join(here)
+                found.append(
+                    f"{dotted} was changed to {a!r}, but scale {scale!r} overrides it with "
+                    f"{value!r} (scales.{scale}.{dotted}): set scales.{scale}.{dotted} instead"
+                )
+
+    walk(overrides, raw, baseline, ())
+    return found
+
+
 def _import_extensions(modules: Any) -> None:
     """Import the modules named in `extensions`: they register variants and probes, which
     the grid and probe.run are then checked against."""

@@ -25,7 +25,6 @@ from bnpipe.stats import Interval, difference, holm, mean_interval, seeds_to_dec
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE, INSUFFICIENT = "not testable at this scale", "insufficient"
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE, INSUFFICIENT)
-SCORE = {SUPPORTED: 1, INCONCLUSIVE: 0, CONTRADICTED: -1, NOT_TESTABLE: 0, INSUFFICIENT: 0}
 
 RULES = {
     SUPPORTED: "the whole interval of the primary statistic lies on the claimed side of "
