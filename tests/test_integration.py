@@ -224,6 +224,11 @@ def test_dvc_repro_builds_it_too_and_then_has_nothing_to_do(tmp_path):
     assert data["params"]["params.yaml"]["data"]["scale"] == "smoke"
     metrics = data["metrics"]["results/metrics.json"]["data"]
     assert 0 <= metrics["vgg_test_acc"]["standard_lr0_1"] <= 1
+    plots = json.loads(_sh(["dvc", "plots", "show", "--json"], root).strip().splitlines()[-1])
+    shown = json.dumps(plots)
+    for name in ("vgg_test_acc/vgg-batchnorm-lr0.1.csv", "dln_train_loss/dln-l1-lr1e-06.csv"):
+        assert f"results/plots/{name}" in shown, name
+    _sh(["dvc", "plots", "diff", "HEAD", "--json"], root)  # workspace against the commit
 
 
 def _bytes(paths) -> int:

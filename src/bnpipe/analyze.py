@@ -15,6 +15,7 @@ Writes (under results/, claims.json under reports/)
                       ICS and its performance within its variant and lr (both centred per
                       stratum), with a stratified bootstrap interval over runs
   metrics.json        for `dvc exp show`: the verdict per claim, final numbers per group
+  plots/              per-group curve files for `dvc plots` (bnpipe.dvc_plots)
   claims.json         the seven claims judged (bnpipe.claims): what the report shows
 """
 
@@ -28,6 +29,7 @@ import pandas as pd
 
 from bnpipe.claims import CLAIM_RULE, RULES, judge_all
 from bnpipe.claims.judging import VERDICTS
+from bnpipe.dvc_plots import write_plot_tables
 from bnpipe.files import write_csv, write_json
 from bnpipe.params import Params
 from bnpipe.quantities import (
@@ -288,8 +290,11 @@ def analyze(
     claims = judge_all(evidence, params)
     out_dir = Path(out_dir)
     write_csv(out_dir / "runs.csv", table)
-    write_csv(out_dir / "curves.csv", curves_table(runs, params))
-    write_csv(out_dir / "probe_curves.csv", probe_curves(with_run_keys(probes, table), params))
+    curves = curves_table(runs, params)
+    pooled_probes = probe_curves(with_run_keys(probes, table), params)
+    write_csv(out_dir / "curves.csv", curves)
+    write_csv(out_dir / "probe_curves.csv", pooled_probes)
+    write_plot_tables(curves, pooled_probes, out_dir / "plots")
     write_csv(out_dir / "quantities.csv", quantities)
     summary = group_summary(quantities, params)
     write_csv(out_dir / "summary.csv", summary)

@@ -20,6 +20,7 @@ rule analyze:
         differences="results/differences.csv",
         correlations="results/ics_vs_performance.csv",
         metrics="results/metrics.json",
+        plots=directory("results/plots"),
         claims=CLAIMS,
     log:
         "results/logs/analyze.log",
