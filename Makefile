@@ -1,4 +1,4 @@
-# make run   - the whole DAG at the `quick` scale (offline, committed sample) -> reports/index.html
+# make run   - the whole DAG at the `quick` scale (offline, committed sample) -> reports/quick/index.html
 # make cpu   - the `cpu` scale: every claim on the full CIFAR-10, about 1.5 h on 2 cores;
 #              CIFAR=PATH takes a local archive instead of the official download
 # make test  - the test suite (unit tests and one integration test through Snakemake and DVC)
@@ -34,9 +34,10 @@ cpu: $(STAMP)
 
 bench: $(STAMP)
 	python workflow/scripts/bench.py --out $(BENCH_OUT) $(BENCH_ARGS)
-	@# re-render the existing report (only its last job reruns) at the scale that made it
-	if [ "$(BENCH_OUT)" = reports/bench.json ] && [ -f reports/claims.json ]; then $(SMK) reports/index.html --config scale=$$(python -c \
-	  "import json; print(json.load(open('reports/claims.json'))['scale'])"); fi
+	@# re-render each existing report (only its last job reruns), at its own scale
+	if [ "$(BENCH_OUT)" = reports/bench.json ]; then for report in reports/*/index.html; do \
+	  [ -f "$$report" ] || continue; scale=$$(basename $$(dirname $$report)); \
+	  $(SMK) $$report --config scale=$$scale; done; fi
 
 test: $(STAMP)
 	pytest -q
@@ -48,4 +49,4 @@ lint: $(STAMP)
 	snakefmt --check Snakefile workflow/rules
 
 clean:
-	rm -rf results reports/index.html data/prepared data/raw .snakemake
+	rm -rf results reports/*/ reports/bench.json data/prepared data/raw .snakemake

@@ -20,7 +20,7 @@ from test_integration import SMK, _copy_checkout, commit_all
 
 pytestmark = pytest.mark.integration
 RUN = "dln-standard-lr1e-06-s0"
-TARGET = f"results/runs/{RUN}/run.json"
+TARGET = f"results/smoke/runs/{RUN}/run.json"
 
 
 def _env() -> dict[str, str]:
@@ -84,7 +84,7 @@ def test_kill_9_during_training_then_rerun_resumes_to_identical_outputs(tmp_path
     job = subprocess.Popen(
         [*SMK, TARGET], cwd=killed, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    resume = killed / "results" / "runs" / RUN / ".work" / "resume.pt"
+    resume = killed / "results" / "smoke" / "runs" / RUN / ".work" / "resume.pt"
     _wait_for(lambda: resume.exists() or job.poll() is not None)
     pids = _pids(f"train.py --params params.yaml --scale smoke --run {RUN}")
     assert pids, "the training job ended before it could be killed"
@@ -101,12 +101,15 @@ def test_kill_9_during_training_then_rerun_resumes_to_identical_outputs(tmp_path
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     record = json.loads((killed / TARGET).read_text())
     assert record["timing"]["resumed_from_step"] >= 1000  # from its last checkpoint
-    a, b = killed / "results" / "runs" / RUN, clean / "results" / "runs" / RUN
+    a, b = killed / "results" / "smoke" / "runs" / RUN, clean / "results" / "smoke" / "runs" / RUN
     assert (a / "history.csv").read_bytes() == (b / "history.csv").read_bytes()
     names = ["runs/" + RUN + "/final.pt"]
     names += [f"snapshots/{RUN}/step{s:06d}.pt" for s in record["snapshot_steps"]]
     for name in names:
-        sa, sb = torch.load(killed / "results" / name), torch.load(clean / "results" / name)
+        sa, sb = (
+            torch.load(killed / "results" / "smoke" / name),
+            torch.load(clean / "results" / "smoke" / name),
+        )
         assert all(torch.equal(sa[k], sb[k]) for k in sa), name
 
 
@@ -171,7 +174,7 @@ def test_kill_9_during_probing_and_during_the_report_then_rerun_equals_a_clean_r
     params.write_text(text)
     _smk(root)
     clean = _outputs(root)
-    probe = root / "results" / "probes" / "vgg-batchnorm-lr0.1-s0.csv"
+    probe = root / "results" / "smoke" / "probes" / "vgg-batchnorm-lr0.1-s0.csv"
     probe.unlink()  # asked for by name, it is probed again; then analyze and report rerun
     started = []
 
@@ -187,7 +190,7 @@ def test_kill_9_during_probing_and_during_the_report_then_rerun_equals_a_clean_r
     _smk(root)  # and the newer table reruns analyze and report
     assert _outputs(root) == clean
 
-    reports = root / "reports"
+    reports = root / "reports" / "smoke"
     staged = lambda: any(p.is_file() for d in reports.glob(".figures.*") for p in d.iterdir())  # noqa: E731
     _kill_during(root, "report.py", staged, "--forcerun", "report")  # while writing figures
     assert list(reports.glob(".figures.*"))  # a kill -9 leaves its staging folder...
@@ -212,12 +215,13 @@ def test_bad_data_stops_the_pipeline_before_anything_downstream(tmp_path):
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])  # truncated
     res = _smk(root, "--config", f"cifar_archive={archive}", ok=False)
     assert res.returncode != 0
-    log = (root / "results" / "logs" / "download.log").read_text()
+    log = (root / "data" / "raw" / "download.log").read_text()
     assert "not a readable tar archive" in log and str(archive) in log, log[-2000:]
     data = root / "data"
-    assert not (data / "raw").exists() or not any((data / "raw").iterdir())
-    assert not (data / "prepared" / "cifar10.npz").exists()  # (the DLN's own data may be)
-    assert not list(root.glob("results/runs/vgg-*")) and not (root / "reports").exists()
+    assert not (data / "raw" / "cifar10.tar.gz").exists()  # only the download's own log
+    assert not (data / "prepared" / "smoke" / "cifar10.npz").exists()  # (the DLN's may be)
+    assert not list(root.glob("results/smoke/runs/vgg-*"))
+    assert not (root / "reports" / "smoke").exists()
 
 
 def test_two_dvc_repro_in_one_directory_the_second_fails_clearly(tmp_path):
@@ -242,8 +246,10 @@ def test_two_dvc_repro_in_one_directory_the_second_fails_clearly(tmp_path):
 def test_a_read_only_output_folder_fails_the_job_and_keeps_earlier_outputs(tmp_path):
     root = _copy_checkout(tmp_path)
     _smk(root, "train_all")
-    runs = {p: p.read_bytes() for p in (root / "results" / "runs").rglob("*") if p.is_file()}
-    probes = root / "results" / "probes"
+    runs = {
+        p: p.read_bytes() for p in (root / "results" / "smoke" / "runs").rglob("*") if p.is_file()
+    }
+    probes = root / "results" / "smoke" / "probes"
     probes.mkdir()
     # Root ignores file modes, so a chmod does not make a folder read-only for the tests
     # (CI runs as root); the immutable attribute does, where the file system has it.
@@ -251,11 +257,13 @@ def test_a_read_only_output_folder_fails_the_job_and_keeps_earlier_outputs(tmp_p
         pytest.skip("chattr +i is not available on this file system")
     try:
         res = _smk(root, "probe_all", ok=False)
-        logs = "".join(p.read_text() for p in (root / "results" / "logs" / "probe").iterdir())
+        logs = "".join(
+            p.read_text() for p in (root / "results" / "smoke" / "logs" / "probe").iterdir()
+        )
     finally:
         subprocess.run(["chattr", "-i", str(probes)], check=True)
     assert res.returncode != 0 and "Error in rule probe" in res.stdout + res.stderr
-    assert "Operation not permitted" in logs and "results/probes/" in logs
+    assert "Operation not permitted" in logs and "results/smoke/probes/" in logs
     assert list(probes.iterdir()) == []
     assert {p: p.read_bytes() for p in runs} == runs  # training outputs untouched
     _smk(root, "probe_all")  # once writable again, the same command completes
@@ -272,7 +280,7 @@ def _noisy_vgg_checkout(root: Path) -> tuple[Path, list[str]]:
     )
     assert text != params.read_text()
     params.write_text(text)
-    prepared = "data/prepared/cifar10.npz"
+    prepared = "data/prepared/smoke/cifar10.npz"
     res = subprocess.run([*SMK, prepared], cwd=root, env=_env(), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     run = "vgg-noisy_batchnorm-lr0.1-s0"
@@ -328,19 +336,26 @@ def test_a_truncated_snapshot_gives_one_line_naming_the_file_and_the_fix(tmp_pat
     root = _copy_checkout(tmp_path)
     run = "dln-standard-lr1e-06-s0"
     res = subprocess.run(
-        [*SMK, f"results/runs/{run}/run.json"], cwd=root, env=_env(), capture_output=True
+        [*SMK, f"results/smoke/runs/{run}/run.json"], cwd=root, env=_env(), capture_output=True
     )
     assert res.returncode == 0
-    snapshot = root / "results" / "snapshots" / run / "step000020.pt"
+    snapshot = root / "results" / "smoke" / "snapshots" / run / "step000020.pt"
     snapshot.write_bytes(snapshot.read_bytes()[:-100])
     res = subprocess.run(
-        [*SMK, f"results/probes/{run}.csv"], cwd=root, env=_env(), capture_output=True, text=True
+        [*SMK, f"results/smoke/probes/{run}.csv"],
+        cwd=root,
+        env=_env(),
+        capture_output=True,
+        text=True,
     )
     assert res.returncode != 0
     expected = (
-        f"probe: results/snapshots/{run}/step000020.pt: corrupt or truncated (its sha256 "
+        f"probe: results/smoke/snapshots/{run}/step000020.pt: corrupt or truncated (its sha256 "
         "differs from the one recorded when it was written); rebuild it with: snakemake "
-        f"--cores all --forcerun train results/probes/{run}.csv --config scale=smoke"
+        f"--cores all --forcerun train results/smoke/probes/{run}.csv --config scale=smoke"
     )
     assert expected in res.stdout + res.stderr
-    assert "Traceback" not in (root / "results" / "logs" / "probe" / f"{run}.log").read_text()
+    assert (
+        "Traceback"
+        not in (root / "results" / "smoke" / "logs" / "probe" / f"{run}.log").read_text()
+    )

@@ -87,7 +87,7 @@ def _sh(cmd: list[str], cwd: Path, **extra_env: str) -> str:
 
 
 def _check_outputs(root: Path) -> None:
-    runs = pd.read_csv(root / "results" / "runs.csv")
+    runs = pd.read_csv(root / "results" / "smoke" / "runs.csv")
     vgg = ("standard", "batchnorm", "noisy_batchnorm", "l1")
     expected = [f"vgg-{v}-lr0.1-s{s}" for v in vgg for s in (0, 1)]
     expected += [f"dln-{v}-lr1e-06-s{s}" for v in ("standard", "batchnorm", "l1") for s in (0, 1)]
@@ -96,7 +96,7 @@ def _check_outputs(root: Path) -> None:
     cnn, dln = runs[runs.model == "vgg"], runs[runs.model == "dln"]
     assert cnn.final_test_acc.between(0, 1).all() and cnn.final_train_acc.between(0, 1).all()
     assert dln.final_test_acc.isna().all() and (dln.final_train_loss > 0).all()
-    metrics = json.loads((root / "results" / "metrics.json").read_text())
+    metrics = json.loads((root / "results" / "smoke" / "metrics.json").read_text())
     assert metrics["vgg_test_acc"]["batchnorm_lr0_1"] == pytest.approx(
         runs[runs.variant == "batchnorm"].final_test_acc.mean(), abs=1e-6
     )
@@ -104,7 +104,7 @@ def _check_outputs(root: Path) -> None:
     assert metrics["dln_train_loss"]["l1_lr1e-06"] > 0
     leaves = [k for v in metrics.values() for k in (v if isinstance(v, dict) else [v])]
     assert len(leaves) <= 30 and not any("." in str(k) for k in leaves)  # dvc exp show
-    probes = pd.read_csv(root / "results" / "probes" / "vgg-batchnorm-lr0.1-s0.csv")
+    probes = pd.read_csv(root / "results" / "smoke" / "probes" / "vgg-batchnorm-lr0.1-s0.csv")
     assert list(probes.columns) == ["run", "step", "layer", "probe", "metric", "value"]
     assert sorted(probes.step.unique()) == [0, 3, 12]  # the smoke schedule
     every = {"activations", "ics", "landscape", "landscape_random", "sharpness", "theorem41"}
@@ -121,16 +121,18 @@ def _check_outputs(root: Path) -> None:
     ).all()
     theorem = probes[(probes.probe == "theorem41") & (probes.metric == "rel_diff")]
     assert (theorem.value < 1e-3).all()  # the eps-exact identity: fp32 round-off only
-    dln_probes = pd.read_csv(root / "results" / "probes" / "dln-batchnorm-lr1e-06-s1.csv")
+    dln_probes = pd.read_csv(root / "results" / "smoke" / "probes" / "dln-batchnorm-lr1e-06-s1.csv")
     assert sorted(dln_probes[dln_probes.probe == "ics"].layer.unique()) == list(range(1, 26))
     assert sorted(dln_probes[dln_probes.probe == "theorem41"].layer.unique()) == list(range(1, 25))
-    history = pd.read_csv(root / "results" / "runs" / "vgg-standard-lr0.1-s1" / "history.csv")
+    history = pd.read_csv(
+        root / "results" / "smoke" / "runs" / "vgg-standard-lr0.1-s1" / "history.csv"
+    )
     assert history.train_loss.notna().sum() == 12
     _check_claims_and_report(root)
 
 
 def _check_claims_and_report(root: Path) -> None:
-    claims = json.loads((root / "reports" / "claims.json").read_text())
+    claims = json.loads((root / "reports" / "smoke" / "claims.json").read_text())
     assert [c["claim"] for c in claims["claims"]] == [1, 2, 3, 4, 5, 6, 7]
     for claim in claims["claims"]:
         assert claim["verdict"] in claims["verdicts"]
@@ -145,24 +147,28 @@ def _check_claims_and_report(root: Path) -> None:
         assert claim["verdict"] == "not testable at this scale"
         assert "never left chance" in claim["reason"]
     # claim 1's primary is the paired difference of the runs' final test accuracies
-    runs = pd.read_csv(root / "results" / "runs.csv").groupby("variant").final_test_acc.mean()
+    runs = (
+        pd.read_csv(root / "results" / "smoke" / "runs.csv")
+        .groupby("variant")
+        .final_test_acc.mean()
+    )
     first = claims["claims"][0]["primary"]
     assert first["label"] == "VGG lr 0.1: final test accuracy, BN - standard"
     assert first["estimate"] == pytest.approx(runs["batchnorm"] - runs["standard"], abs=1e-6)
     if first["method"] != "insufficient":
         assert first["method"] == "paired t" and first["lo"] <= first["estimate"] <= first["hi"]
-    metrics = json.loads((root / "results" / "metrics.json").read_text())
+    metrics = json.loads((root / "results" / "smoke" / "metrics.json").read_text())
     assert metrics["claims"] == {f"claim{c['claim']}": c["verdict"] for c in claims["claims"]}
-    summary = pd.read_csv(root / "results" / "summary.csv")
+    summary = pd.read_csv(root / "results" / "smoke" / "summary.csv")
     ics = summary[(summary.quantity == "ics.l2") & (summary.variant == "batchnorm")]
     assert len(ics) == 14 + 25 and (ics.n == 2).all()
-    page = (root / "reports" / "index.html").read_text()
+    page = (root / "reports" / "smoke" / "index.html").read_text()
     links = re.findall(r"""(?:src|href)=["']([^"']*)""", page)
     assert links and all(u.startswith(("data:", "#")) for u in links)  # nothing is fetched
     assert "url(" not in page and "<script" not in page
     shown = re.findall(r'<figure id="([^"]+)">', page)
     assert shown == FIGURES and "diverged at step" not in page
-    figures = root / "reports" / "figures"
+    figures = root / "reports" / "smoke" / "figures"
     for name in shown:  # every figure also as SVG, PNG and provenance JSON
         assert (figures / f"{name}.svg").stat().st_size > 0
         prov = json.loads((figures / f"{name}.json").read_text())
@@ -179,8 +185,8 @@ def _check_in_browser(root: Path) -> None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (.ci/run installs it)")
         pytest.skip("chromium is not installed (apt install chromium)")
-    shot = root / "reports" / "screenshot.png"
-    seen = browser.render(root / "reports" / "index.html", shot)
+    shot = root / "reports" / "smoke" / "screenshot.png"
+    seen = browser.render(root / "reports" / "smoke" / "index.html", shot)
     assert seen["errors"] == [] and seen["failed"] == [] and seen["requests"] == []
     assert seen["sections"] == [f"claim-{n}" for n in range(1, 8)]
     assert len(seen["verdicts"]) == 7
@@ -196,7 +202,7 @@ def test_snakemake_builds_the_whole_dag(tmp_path):
     root = _copy_checkout(tmp_path)
     _sh(SMK, root)
     _check_outputs(root)
-    kept = list((root / "results" / "snapshots").glob("*/step*.pt"))
+    kept = list((root / "results" / "smoke" / "snapshots").glob("*/step*.pt"))
     assert len(kept) == 14 * 3  # `auto` keeps a small scale's snapshots for re-probing
     _check_in_browser(root)
     assert "Nothing to be done" in _sh([*SMK, "-n"], root)
@@ -210,24 +216,31 @@ def test_dvc_repro_builds_it_too_and_then_has_nothing_to_do(tmp_path):
     drop = {"BNPIPE_KEEP_SNAPSHOTS": "false"}
     _sh(["dvc", "repro"], root, **drop)
     _check_outputs(root)
-    assert not list((root / "results").glob("snapshots/*/*.pt"))
+    assert not list((root / "results" / "smoke").glob("snapshots/*/*.pt"))
     again = _sh(["dvc", "repro"], root, **drop)
     assert "Data and pipelines are up to date" in again, again
     assert "Nothing to be done" in _sh([*SMK, "-n"], root, **drop)
     cached = _bytes((root / ".dvc" / "cache").rglob("*"))
-    outs = ["data/prepared", "results/runs", "results/probes", "reports/figures"]
+    outs = [
+        "data/prepared/smoke",
+        "results/smoke/runs",
+        "results/smoke/probes",
+        "reports/smoke/figures",
+    ]
     present = _bytes(f for out in outs for f in (root / out).rglob("*"))
-    present += _bytes((root / "results").glob("*.csv")) + _bytes([root / "reports/index.html"])
+    present += _bytes((root / "results" / "smoke").glob("*.csv")) + _bytes(
+        [root / "reports/smoke/index.html"]
+    )
     assert cached <= present, (cached, present)  # the outs as they are, no snapshot
     show = json.loads(_sh(["dvc", "exp", "show", "--json"], root).strip().splitlines()[-1])
     data = show[0]["data"]
     assert data["params"]["params.yaml"]["data"]["scale"] == "smoke"
-    metrics = data["metrics"]["results/metrics.json"]["data"]
+    metrics = data["metrics"]["results/smoke/metrics.json"]["data"]
     assert 0 <= metrics["vgg_test_acc"]["standard_lr0_1"] <= 1
     plots = json.loads(_sh(["dvc", "plots", "show", "--json"], root).strip().splitlines()[-1])
     shown = json.dumps(plots)
     for name in ("vgg_test_acc/vgg-batchnorm-lr0.1.csv", "dln_train_loss/dln-l1-lr1e-06.csv"):
-        assert f"results/plots/{name}" in shown, name
+        assert f"results/smoke/plots/{name}" in shown, name
     _sh(["dvc", "plots", "diff", "HEAD", "--json"], root)  # workspace against the commit
 
 
@@ -257,16 +270,16 @@ def test_a_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
     assert text != params.read_text()
     params.write_text(text)
     _sh(SMK, root)
-    runs = pd.read_csv(root / "results" / "runs.csv")
+    runs = pd.read_csv(root / "results" / "smoke" / "runs.csv")
     standard = runs[runs.variant == "standard"]
     assert (standard.status == "diverged").all()
     assert (standard.final_test_acc == 0.1).all()  # the worst outcome, never missing
-    metrics = json.loads((root / "results" / "metrics.json").read_text())
+    metrics = json.loads((root / "results" / "smoke" / "metrics.json").read_text())
     assert metrics["runs"]["diverged"] == 2
     assert metrics["vgg_test_acc"]["standard_lr10000"] == 0.1
-    page = (root / "reports" / "index.html").read_text()
+    page = (root / "reports" / "smoke" / "index.html").read_text()
     assert "diverged at step" in page
-    claims = json.loads((root / "reports" / "claims.json").read_text())
+    claims = json.loads((root / "reports" / "smoke" / "claims.json").read_text())
     first = claims["claims"][0]["primary"]  # claim 1 is judged at lr 0.1, which is absent
     assert first["verdict"] == "not testable at this scale"
     assert "the grid has no vgg-batchnorm-lr0.1, vgg-standard-lr0.1" in first["reason"]
@@ -295,7 +308,7 @@ def test_dropped_snapshots_go_as_soon_as_their_run_is_probed(tmp_path):
             pending = run
         else:
             assert run == pending  # probed before the next training
-    assert not list((root / "results").glob("snapshots/*/*.pt"))
+    assert not list((root / "results" / "smoke").glob("snapshots/*/*.pt"))
 
 
 def test_the_design_cards_command_uses_the_default_profile(tmp_path):
@@ -341,7 +354,9 @@ def test_a_code_edit_reruns_what_it_affects_and_only_that(tmp_path):
         assert _planned(root) == expected, name
         path.write_bytes(original)
         assert _planned(root) == set(), name  # content, not timestamps
-    trained = {p: p.stat().st_mtime_ns for p in (root / "results" / "runs").glob("*/final.pt")}
+    trained = {
+        p: p.stat().st_mtime_ns for p in (root / "results" / "smoke" / "runs").glob("*/final.pt")
+    }
     ics = root / "src/bnpipe/probes/ics.py"
     ics.write_bytes(ics.read_bytes() + b"\n# edited\n")
     assert "src/bnpipe/probes" in _sh(["dvc", "status"], root)
@@ -370,19 +385,20 @@ def test_a_variant_and_a_probe_registered_in_a_test_module_run_through_the_dag(t
     params.write_text(text)
     extensions = str(ROOT / "tests" / "extensions")
     _sh(SMK, root, PYTHONPATH=extensions)
-    runs = pd.read_csv(root / "results" / "runs.csv").set_index("id")
+    runs = pd.read_csv(root / "results" / "smoke" / "runs.csv").set_index("id")
     assert (
         runs.loc[["vgg-groupnorm-lr0.1-s0", "vgg-groupnorm-lr0.1-s1"]].status == "completed"
     ).all()
-    probes = pd.read_csv(root / "results" / "probes" / "vgg-groupnorm-lr0.1-s0.csv")
+    probes = pd.read_csv(root / "results" / "smoke" / "probes" / "vgg-groupnorm-lr0.1-s0.csv")
     norms = probes[probes.probe == "weight_norm"]
     assert sorted(norms.layer.unique()) == list(range(1, 14)) and (norms.value > 0).all()
-    summary = pd.read_csv(root / "results" / "summary.csv")
+    summary = pd.read_csv(root / "results" / "smoke" / "summary.csv")
     assert "groupnorm" in set(summary.variant)
-    page = (root / "reports" / "index.html").read_text()
+    page = (root / "reports" / "smoke" / "index.html").read_text()
     assert "vgg-groupnorm-lr0.1-s1" in page
     drawn = [
-        json.loads(f.read_text())["runs"] for f in (root / "reports" / "figures").glob("*.json")
+        json.loads(f.read_text())["runs"]
+        for f in (root / "reports" / "smoke" / "figures").glob("*.json")
     ]
     assert any("vgg-groupnorm-lr0.1-s0" in runs_drawn for runs_drawn in drawn)
 

@@ -18,19 +18,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 #   run.json (timing), runs.csv (wall_s), the report and each figure's provenance JSON
 #   (they show the runs table and the git state of the copy), logs.
 SAME_BYTES = [
-    "results/runs/*/history.csv",
-    "results/runs/*/final.pt",
-    "results/snapshots/*/*.pt",
-    "results/probes/*.csv",
-    "results/curves.csv",
-    "results/probe_curves.csv",
-    "results/quantities.csv",
-    "results/summary.csv",
-    "results/differences.csv",
-    "results/ics_vs_performance.csv",
-    "results/metrics.json",
-    "reports/claims.json",
-    "reports/figures/*.svg",
+    "results/smoke/runs/*/history.csv",
+    "results/smoke/runs/*/final.pt",
+    "results/smoke/snapshots/*/*.pt",
+    "results/smoke/probes/*.csv",
+    "results/smoke/curves.csv",
+    "results/smoke/probe_curves.csv",
+    "results/smoke/quantities.csv",
+    "results/smoke/summary.csv",
+    "results/smoke/differences.csv",
+    "results/smoke/ics_vs_performance.csv",
+    "results/smoke/metrics.json",
+    "reports/smoke/claims.json",
+    "reports/smoke/figures/*.svg",
 ]
 
 
@@ -72,7 +72,7 @@ def test_the_smoke_dag_through_slurm_equals_a_local_run(tmp_path, slurm):
         ],
         cluster,
     )
-    n_runs = len(list((local / "results" / "runs").iterdir()))
+    n_runs = len(list((local / "results" / "smoke" / "runs").iterdir()))
     for pattern in SAME_BYTES:
         files = sorted(p.relative_to(local) for p in local.glob(pattern))
         assert files, pattern

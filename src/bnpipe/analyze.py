@@ -1,6 +1,6 @@
 """Pool the runs: tables of curves and per-run numbers, and the verdict of every claim.
 
-Writes (under results/, claims.json under reports/)
+Writes (under results/<scale>/, claims.json under reports/<scale>/; bnpipe.layout)
   runs.csv            one row per run: grid point, status, the step it left chance,
                       final numbers (a diverged run at its worst: quantities.runs_table)
   curves.csv          accuracy and eval-mode loss over training per (model, variant, lr):

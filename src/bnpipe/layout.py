@@ -1,10 +1,15 @@
-"""Where a run's outputs live: the rules, the scripts and the library take the names
-from here.
+"""Where every output lives: the rules, the scripts and the library take the names from
+here. Each scale has its own tree, so running one scale never overwrites another's:
 
-  results/runs/<id>/         history.csv, final.pt, run.json (its presence = complete)
-  results/snapshots/<id>/    step{t:06d}.pt: the state_dict before update t, at the
-                             schedule's steps; only the probes read them
-  results/probes/<id>.csv    the run's probe table
+  data/raw/cifar10.tar.gz                 the downloaded archive (shared: it is the data)
+  data/prepared/<scale>/{cifar10,dln}.npz the arrays a scale trains on (+ a .json record)
+  results/<scale>/runs/<id>/              history.csv, final.pt, run.json (= complete)
+  results/<scale>/snapshots/<id>/         step{t:06d}.pt, the probes' only input
+  results/<scale>/probes/<id>.csv         the run's probe table
+  results/<scale>/{runs,curves,...}.csv   analyze's tables, metrics.json, plots/
+  results/<scale>/logs/                   one log per job
+  reports/<scale>/index.html              the report; figures/, claims.json beside it
+  reports/bench.json                      `make bench` (a machine's, not a scale's)
 
 Snapshots sit apart from the run folder so they can be dropped once probed (Snakemake
 `temp`) without touching what training recorded: at the paper scale they would be
@@ -13,6 +18,7 @@ Snapshots sit apart from the run folder so they can be dropped once probed (Snak
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,10 +26,75 @@ import torch
 from bnpipe.models import build_model
 from bnpipe.params import Params
 
-RUN_DIR = "results/runs/{run}"
-SNAPSHOT_DIR = "results/snapshots/{run}"
-PROBE_TABLE = "results/probes/{run}.csv"
+ARCHIVE = "data/raw/cifar10.tar.gz"
+SAMPLE = "data/sample/cifar10-sample.tar.gz"
+BENCH = "reports/bench.json"
 KEEP_SNAPSHOTS_UP_TO = 10e9  # bytes: `auto` keeps a scale's snapshots below this total
+ANALYSIS_TABLES = (  # analyze's CSV outputs, under results/<scale>/
+    "runs",
+    "curves",
+    "probe_curves",
+    "quantities",
+    "summary",
+    "differences",
+    "ics_vs_performance",
+)
+
+
+@dataclass(frozen=True)
+class ScaleLayout:
+    """The paths of one scale; `{run}` is left for Snakemake's wildcard."""
+
+    scale: str
+
+    @property
+    def results(self) -> str:
+        return f"results/{self.scale}"
+
+    @property
+    def reports(self) -> str:
+        return f"reports/{self.scale}"
+
+    def prepared(self, model: str) -> str:
+        return f"data/prepared/{self.scale}/{'dln' if model == 'dln' else 'cifar10'}.npz"
+
+    @property
+    def run_dir(self) -> str:
+        return f"{self.results}/runs/{{run}}"
+
+    @property
+    def snapshot_dir(self) -> str:
+        return f"{self.results}/snapshots/{{run}}"
+
+    @property
+    def probe_table(self) -> str:
+        return f"{self.results}/probes/{{run}}.csv"
+
+    def table(self, name: str) -> str:
+        return f"{self.results}/{name}.csv"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.results}/metrics.json"
+
+    @property
+    def plots(self) -> str:
+        return f"{self.results}/plots"
+
+    @property
+    def claims(self) -> str:
+        return f"{self.reports}/claims.json"
+
+    @property
+    def report(self) -> str:
+        return f"{self.reports}/index.html"
+
+    @property
+    def figures(self) -> str:
+        return f"{self.reports}/figures"
+
+    def log(self, name: str) -> str:
+        return f"{self.results}/logs/{name}.log"
 
 
 def snapshot_path(snapshot_dir: str | Path, step: int) -> Path:

@@ -1,7 +1,13 @@
-# Paths and helpers shared by the rules.
-ARCHIVE = "data/raw/cifar10.tar.gz"
-SAMPLE = "data/sample/cifar10-sample.tar.gz"
-PREPARED = {"vgg": "data/prepared/cifar10.npz", "dln": "data/prepared/dln.npz"}
+# Paths (bnpipe.layout: one tree per scale) and helpers shared by the rules.
+from bnpipe import layout
+
+PATHS = layout.ScaleLayout(P.scale)
+ARCHIVE = layout.ARCHIVE
+SAMPLE = layout.SAMPLE
+PREPARED = {model: PATHS.prepared(model) for model in ("vgg", "dln")}
+RUN_DIR = PATHS.run_dir
+SNAPSHOTS = PATHS.snapshot_dir
+PROBES = PATHS.probe_table
 # Scripts read params.yaml themselves; --scale carries a `--config scale=...` override.
 ARGS = f"--params {PARAMS_FILE} --scale {P.scale}"
 

@@ -5,7 +5,7 @@ rule download:
         archive=ARCHIVE,
         record=f"{ARCHIVE}.json",
     log:
-        "results/logs/download.log",
+        "data/raw/download.log",
     conda:
         ENV
     params:
@@ -24,7 +24,7 @@ rule prepare:
         arrays=PREPARED["vgg"],
         record=PREPARED["vgg"].replace(".npz", ".json"),
     log:
-        "results/logs/prepare.log",
+        PATHS.log("prepare"),
     conda:
         ENV
     params:
@@ -41,7 +41,7 @@ rule prepare_dln:
         arrays=PREPARED["dln"],
         record=PREPARED["dln"].replace(".npz", ".json"),
     log:
-        "results/logs/prepare_dln.log",
+        PATHS.log("prepare_dln"),
     conda:
         ENV
     params:

@@ -1,10 +1,5 @@
 import os
 
-from bnpipe import layout
-
-RUN_DIR = layout.RUN_DIR
-SNAPSHOTS = layout.SNAPSHOT_DIR
-PROBES = layout.PROBE_TABLE
 # Snapshots are only the probes' input: dropped once probed unless kept (README "Disk").
 KEEP_SNAPSHOTS = layout.keep_snapshots(P, RUNTIME["keep_snapshots"])
 
@@ -20,7 +15,7 @@ rule train:
             directory(SNAPSHOTS) if KEEP_SNAPSHOTS else temp(directory(SNAPSHOTS))
         ),
     log:
-        "results/logs/train/{run}.log",
+        PATHS.log("train/{run}"),
     conda:
         ENV
     threads: RUNTIME["threads"]
@@ -44,7 +39,7 @@ rule probe:
     output:
         PROBES,
     log:
-        "results/logs/probe/{run}.log",
+        PATHS.log("probe/{run}"),
     priority: 1  # a trained run's probes before the next training: its snapshots go sooner
     conda:
         ENV

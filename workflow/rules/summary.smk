@@ -1,9 +1,7 @@
-REPORT = "reports/index.html"
-CLAIMS = "reports/claims.json"
-FIGURES = "reports/figures"
-BENCH = (
-    "reports/bench.json"  # written by `make bench`; the report shows it when present
-)
+REPORT = PATHS.report
+CLAIMS = PATHS.claims
+FIGURES = PATHS.figures
+BENCH = layout.BENCH  # written by `make bench`; the report shows it when present
 
 
 rule analyze:
@@ -12,18 +10,12 @@ rule analyze:
         expand(f"{RUN_DIR}/history.csv", run=RUN_IDS),
         probes=expand(PROBES, run=RUN_IDS),
     output:
-        runs="results/runs.csv",
-        curves="results/curves.csv",
-        probe_curves="results/probe_curves.csv",
-        quantities="results/quantities.csv",
-        summary="results/summary.csv",
-        differences="results/differences.csv",
-        correlations="results/ics_vs_performance.csv",
-        metrics="results/metrics.json",
-        plots=directory("results/plots"),
+        **{name: PATHS.table(name) for name in layout.ANALYSIS_TABLES},
+        metrics=PATHS.metrics,
+        plots=directory(PATHS.plots),
         claims=CLAIMS,
     log:
-        "results/logs/analyze.log",
+        PATHS.log("analyze"),
     conda:
         ENV
     params:
@@ -31,14 +23,16 @@ rule analyze:
         digest=P.digest("analyze", "grid"),
         code=code_digest("analyze"),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
+        results=lambda w, output: os.path.dirname(output.metrics),
     shell:
         "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs}"
-        " --probes {input.probes} --out results --claims {output.claims} 2> {log}"
+        " --probes {input.probes} --out {params.results} --claims {output.claims} 2> {log}"
 
 
 rule report:
     input:
         rules.analyze.output,
+        metrics=PATHS.metrics,
         claims=CLAIMS,
         probes=expand(PROBES, run=RUN_IDS),
         bench=[BENCH] if os.path.exists(BENCH) else [],
@@ -46,7 +40,7 @@ rule report:
         html=REPORT,
         figures=directory(FIGURES),
     log:
-        "results/logs/report.log",
+        PATHS.log("report"),
     conda:
         ENV
     params:
@@ -54,9 +48,10 @@ rule report:
         digest=P.digest(),
         code=code_digest("report"),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
+        results=lambda w, input: os.path.dirname(input.metrics),
         bench=f"--bench {BENCH}" if os.path.exists(BENCH) else "",
     shell:
-        "python workflow/scripts/report.py {params.args} --results results"
+        "python workflow/scripts/report.py {params.args} --results {params.results}"
         " --claims {input.claims} --probes {input.probes} --runs {params.run_dirs}"
         " --out {output.html} --figures {output.figures}"
         " {params.bench} 2> {log}"

@@ -1,7 +1,7 @@
 """Pool all runs and their probe tables; judge the claims.
 
-python workflow/scripts/analyze.py --runs results/runs/* --probes results/probes/*.csv \
-    --out results --claims reports/claims.json
+python workflow/scripts/analyze.py --runs results/quick/runs/* \
+    --probes results/quick/probes/*.csv --out results/quick --claims reports/quick/claims.json
 """
 
 from pathlib import Path

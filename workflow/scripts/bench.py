@@ -12,13 +12,14 @@ from pathlib import Path
 
 import torch
 
+from bnpipe import layout
 from bnpipe.bench import run_bench
 from bnpipe.cli import load_scale, parser
 from bnpipe.data.prepare import prepare_cifar10
 from bnpipe.devices import lease_device
 from bnpipe.files import write_json
 
-SAMPLE = Path("data/sample/cifar10-sample.tar.gz")
+SAMPLE = Path(layout.SAMPLE)
 
 p = parser(__doc__.splitlines()[0])
 p.set_defaults(scale="cpu")

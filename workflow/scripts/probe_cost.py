@@ -1,7 +1,7 @@
 """Time the probe suite against a training step, on a finished run's snapshots:
 python workflow/scripts/probe_cost.py --run vgg-batchnorm-lr0.1-s0 \
-    --prepared data/prepared/cifar10.npz --run-dir results/runs/vgg-batchnorm-lr0.1-s0 \
-    --snapshot-dir results/snapshots/vgg-batchnorm-lr0.1-s0"""
+    --prepared data/prepared/quick/cifar10.npz --run-dir results/quick/runs/vgg-batchnorm-lr0.1-s0 \
+    --snapshot-dir results/quick/snapshots/vgg-batchnorm-lr0.1-s0"""
 
 from pathlib import Path
 

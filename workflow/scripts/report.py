@@ -1,8 +1,8 @@
 """Write the HTML report and its figures.
 
-python workflow/scripts/report.py --results results --claims reports/claims.json \
-    --probes results/probes/*.csv --runs results/runs/* --out reports/index.html \
-    --figures reports/figures
+python workflow/scripts/report.py --results results/quick --claims reports/quick/claims.json \
+    --probes results/quick/probes/*.csv --runs results/quick/runs/* \
+    --out reports/quick/index.html --figures reports/quick/figures
 """
 
 from pathlib import Path

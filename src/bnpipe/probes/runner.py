@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import load_torch, write_csv
-from bnpipe.layout import PROBE_TABLE, snapshot_path
+from bnpipe.layout import ScaleLayout, snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes.context import COLUMNS, Probe, SnapshotContext
@@ -51,6 +51,10 @@ class SnapshotProber:
     def snapshot_steps(self) -> list[int]:
         return self.record["snapshot_steps"]
 
+    @property
+    def probe_table(self) -> str:
+        return ScaleLayout(self.params.scale).probe_table.format(run=self.spec.id)
+
     @functools.cached_property
     def record(self) -> dict:
         return json.loads((self.run_dir / "run.json").read_text())
@@ -60,7 +64,7 @@ class SnapshotProber:
         snapshot whose bytes differ from the sha256 training recorded is refused."""
         expected = self.record.get("sha256", {}).get("snapshots", {}).get(str(step))
         rebuild = (
-            f"snakemake --cores all --forcerun train {PROBE_TABLE.format(run=self.spec.id)}"
+            f"snakemake --cores all --forcerun train {self.probe_table}"
             f" --config scale={self.params.scale}"
         )
         path = snapshot_path(self.snapshots, step)

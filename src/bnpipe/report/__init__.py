@@ -18,7 +18,7 @@ from string import Template
 
 import pandas as pd
 
-from bnpipe import figures
+from bnpipe import figures, layout
 from bnpipe.claims import CLAIMS
 from bnpipe.claims.judging import INSUFFICIENT, NOT_TESTABLE, shown
 from bnpipe.figure_specs import FigureSpec, Inputs, overview_figures
@@ -43,7 +43,8 @@ FIGURES = {module.NUMBER: module.figures for module in CLAIMS}
 
 def rebuild_command(params: Params, file_scale: str | None) -> str:
     scale = "" if params.scale == file_scale else f" --config scale={params.scale}"
-    return f"snakemake --cores all reports/index.html{scale}"
+    target = layout.ScaleLayout(params.scale).report
+    return f"snakemake --cores all {target}{scale}"
 
 
 def build_report(
