@@ -8,6 +8,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from bnpipe.layout import ANALYSIS_TABLES
 from bnpipe.step_code import STEP_CODE, code_digest, code_files
 
 # dvc stage -> the Snakemake steps it runs
@@ -77,3 +78,11 @@ def test_the_digest_follows_content_not_timestamps(tmp_path: Path):
     (tmp_path / "src/bnpipe/probes/ics.py").unlink()
     with pytest.raises(FileNotFoundError, match="step_code: src/bnpipe/probes"):
         code_digest("probe", tmp_path / "nowhere")
+
+
+def test_dvc_yaml_lists_analyzes_outputs_as_the_layout_names_them():
+    analyze = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["analyze"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o for o in analyze["outs"]}
+    tables = {f"results/${{scale}}/{name}.csv" for name in ANALYSIS_TABLES}
+    assert tables <= outs
+    assert outs - tables == {"results/${scale}/plots", "reports/${scale}/claims.json"}

@@ -31,6 +31,7 @@ from bnpipe.claims import CLAIM_RULE, RULES, judge_all
 from bnpipe.claims.judging import VERDICTS
 from bnpipe.dvc_plots import write_plot_tables
 from bnpipe.files import write_csv, write_json
+from bnpipe.layout import ANALYSIS_TABLES, table_path
 from bnpipe.params import Params
 from bnpipe.quantities import (
     GROUP,
@@ -289,17 +290,22 @@ def analyze(
     evidence = Evidence(table, quantities[quantities.layer == 0], probes, correlations)
     claims = judge_all(evidence, params)
     out_dir = Path(out_dir)
-    write_csv(out_dir / "runs.csv", table)
     curves = curves_table(runs, params)
     pooled_probes = probe_curves(with_run_keys(probes, table), params)
-    write_csv(out_dir / "curves.csv", curves)
-    write_csv(out_dir / "probe_curves.csv", pooled_probes)
-    write_plot_tables(curves, pooled_probes, out_dir / "plots")
-    write_csv(out_dir / "quantities.csv", quantities)
     summary = group_summary(quantities, params)
-    write_csv(out_dir / "summary.csv", summary)
-    write_csv(out_dir / "ics_vs_performance.csv", correlations)
-    write_csv(out_dir / "differences.csv", tests_table(claims))
+    tables = {
+        "runs": table,
+        "curves": curves,
+        "probe_curves": pooled_probes,
+        "quantities": quantities,
+        "summary": summary,
+        "differences": tests_table(claims),
+        "ics_vs_performance": correlations,
+    }
+    assert tuple(tables) == ANALYSIS_TABLES  # the names the rules and the report expect
+    for name, frame in tables.items():
+        write_csv(table_path(out_dir, name), frame)
+    write_plot_tables(curves, pooled_probes, out_dir / "plots")
     document = {
         "scale": params.scale,
         "confidence": params.analyze.confidence,

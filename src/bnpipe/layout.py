@@ -71,7 +71,7 @@ class ScaleLayout:
         return f"{self.results}/probes/{{run}}.csv"
 
     def table(self, name: str) -> str:
-        return f"{self.results}/{name}.csv"
+        return str(table_path(self.results, name))
 
     @property
     def metrics(self) -> str:
@@ -95,6 +95,11 @@ class ScaleLayout:
 
     def log(self, name: str) -> str:
         return f"{self.results}/logs/{name}.log"
+
+
+def table_path(results: str | Path, name: str) -> Path:
+    """One of analyze's tables (ANALYSIS_TABLES) in a scale's results folder."""
+    return Path(results) / f"{name}.csv"
 
 
 def snapshot_path(snapshot_dir: str | Path, step: int) -> Path:

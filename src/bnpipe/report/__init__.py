@@ -63,12 +63,12 @@ def build_report(
     probes = pd.concat([pd.read_csv(p) for p in probe_tables], ignore_index=True)
     inputs = Inputs(
         params=params,
-        runs=pd.read_csv(results / "runs.csv"),
-        curves=pd.read_csv(results / "curves.csv"),
-        probe_curves=pd.read_csv(results / "probe_curves.csv"),
-        quantities=pd.read_csv(results / "quantities.csv"),
-        summary=pd.read_csv(results / "summary.csv"),
-        correlations=pd.read_csv(results / "ics_vs_performance.csv"),
+        runs=pd.read_csv(layout.table_path(results, "runs")),
+        curves=pd.read_csv(layout.table_path(results, "curves")),
+        probe_curves=pd.read_csv(layout.table_path(results, "probe_curves")),
+        quantities=pd.read_csv(layout.table_path(results, "quantities")),
+        summary=pd.read_csv(layout.table_path(results, "summary")),
+        correlations=pd.read_csv(layout.table_path(results, "ics_vs_performance")),
         activations=probes[probes.probe == "activations"],
     )
     claims = _read_json(claims_file)
