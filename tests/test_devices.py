@@ -19,18 +19,23 @@ def _hold(lock_dir: str, barrier, queue) -> None:  # in a forked process
         queue.put((lease.slot, lease.visible))
 
 
-def test_concurrent_jobs_never_share_a_slot(tmp_path, monkeypatch):
-    monkeypatch.setenv("BNPIPE_GPU_COUNT", "2")
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+def _held_at_once(lock_dir, n: int) -> list[tuple[int | None, str | None]]:
+    """(slot, device) of `n` forked processes that all hold a lease at one moment."""
     ctx = mp.get_context("fork")
-    queue, barrier = ctx.Queue(), ctx.Barrier(8)
-    procs = [ctx.Process(target=_hold, args=(str(tmp_path), barrier, queue)) for _ in range(8)]
+    queue, barrier = ctx.Queue(), ctx.Barrier(n)
+    procs = [ctx.Process(target=_hold, args=(str(lock_dir), barrier, queue)) for _ in range(n)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(30)
     assert all(p.exitcode == 0 for p in procs)
-    held = [queue.get(timeout=5) for _ in procs]
+    return [queue.get(timeout=5) for _ in procs]
+
+
+def test_concurrent_jobs_never_share_a_slot(tmp_path, monkeypatch):
+    monkeypatch.setenv("BNPIPE_GPU_COUNT", "2")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    held = _held_at_once(tmp_path, 8)
     assert sorted(slot for slot, _ in held) == list(range(8))  # held at once: 8 distinct
     for slot, visible in held:
         assert visible == str(slot % 2)  # round-robin onto the two GPUs
@@ -72,15 +77,7 @@ def test_slots_spread_over_the_devices_cuda_visible_devices_lists(tmp_path, monk
     all to one; the list is back in place after each lease."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5,7")
     monkeypatch.setenv("BNPIPE_GPU_COUNT", "8")  # the machine's count must not matter
-    ctx = mp.get_context("fork")
-    queue, barrier = ctx.Queue(), ctx.Barrier(6)
-    procs = [ctx.Process(target=_hold, args=(str(tmp_path), barrier, queue)) for _ in range(6)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
-    assert all(p.exitcode == 0 for p in procs)
-    held = sorted(queue.get(timeout=5) for _ in procs)
+    held = sorted(_held_at_once(tmp_path, 6))
     assert held == [(0, "2"), (1, "5"), (2, "7"), (3, "2"), (4, "5"), (5, "7")]
     with lease_device(tmp_path) as lease:
         assert os.environ["CUDA_VISIBLE_DEVICES"] == lease.visible == "2"
