@@ -20,6 +20,7 @@ from bnpipe.claims.judging import (
     Hypothesis,
     compare,
     decide,
+    sentence,
 )
 from bnpipe.params import load_params
 
@@ -228,3 +229,12 @@ def test_a_scale_grid_has_every_group_its_primary_tests_need(scale):
                 "DLN" in t["label"] and t["verdict"] not in (NOT_TESTABLE, INSUFFICIENT)
                 for t in judged[number]["secondaries"]
             ), number
+
+
+def test_a_mean_of_differences_that_cancel_reads_zero():
+    # the cpu run's clean-statistics test accuracies (noisy BN, BN): differences +0.18,
+    # -0.65, +0.47 points sum to 0, and their float mean is 4e-17, not a number to print
+    h = Hypothesis("t", "noisy BN minus BN", "points", "above", -0.05)
+    out = compare(h, {0: 0.7146, 1: 0.7034, 2: 0.7092}, {0: 0.7128, 1: 0.7099, 2: 0.7045}, 0.95, 3)
+    assert out.interval.estimate != 0.0  # the float really is off zero
+    assert sentence(out).startswith("noisy BN minus BN: 0 [-")

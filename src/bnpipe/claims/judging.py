@@ -190,6 +190,8 @@ def sentence(o: Outcome) -> str:
         return f"{h.words}: {o.verdict} ({o.reason}); {side}."
     unit = SCALES[h.scale]
     est, lo, hi = (shown(v, h.scale) for v in (i.estimate, i.lo, i.hi))
+    if abs(est) < 1e-9 * max(abs(lo), abs(hi)):  # a mean of differences that cancel: 0, not 4e-15
+        est = 0.0
     how = {"paired t": "paired by seed", "Welch t": "Welch, unpaired", "t": "t"}.get(
         i.method, i.method
     )
