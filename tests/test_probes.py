@@ -110,3 +110,23 @@ def test_lag_shift_compares_the_next_layers_input_alike_with_and_without_bn():
     # layer 2's input: BN re-standardizes its conv output, the plain network passes the
     # change on; BN is lower here because it really is more stable, and the measure says so
     assert shift[2][1]["lag_shift"] < 0.5 * shift[2][0]["lag_shift"]
+
+
+@pytest.mark.parametrize("shape", [(64, 8, 16, 16), (1000, 10)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_unit_moments_equal_an_fp64_two_pass_computation(shape, channels_last):
+    from bnpipe.probes.activations import unit_moments
+
+    if channels_last and len(shape) == 2:
+        pytest.skip("a (B, C) output has no memory format")
+    gen = torch.Generator().manual_seed(0)
+    output = (torch.randn(shape, generator=gen) * 3 + 40).relu()  # far from 0: cancellation
+    if channels_last:
+        output = output.contiguous(memory_format=torch.channels_last)
+    per_unit = output.double().transpose(0, 1).reshape(shape[1], -1)
+    mean = per_unit.mean(1)
+    var = ((per_unit - mean[:, None]) ** 2).mean(1)
+    got = unit_moments(output)
+    assert got.dtype == torch.float64 and got.shape == (2, shape[1])
+    torch.testing.assert_close(got[0], mean, rtol=1e-5, atol=0)
+    torch.testing.assert_close(got[1], var, rtol=1e-5, atol=0)
