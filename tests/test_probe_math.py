@@ -383,3 +383,42 @@ def test_lanczos_matches_a_converged_reference_on_a_vgg_batchnorm_snapshot_at_st
     assert top.converged
     assert top.value == pytest.approx(reference, rel=0.01)
     assert reference > 0  # the top eigenvalue, not the dominant negative one
+
+
+@pytest.mark.parametrize("model_name", ["vgg", "dln"])
+def test_hessian_products_through_batchnorm_match_fp64(model_name):
+    """The pipeline's Hessian-vector product (BatchNorm by elementary operations, graph
+    reused) against an independent fp64 one (torch.func forward-over-reverse through
+    PyTorch's own BatchNorm): within 1e-4 relative (measured 3e-6 here), and the same
+    forward function. (On trained cpu-scale snapshots the fused fp32 kernel's product is
+    4e-4 to 4e-3 off, the elementary form 2e-6: bnpipe.probes.replay.)"""
+    import copy
+
+    from bnpipe.probes.replay import batchnorm_for_second_order
+
+    params = load_params(raw_params("smoke"))
+    model = build_model(RunSpec(model_name, "batchnorm", 0.1, 0), params)
+    gen = torch.Generator().manual_seed(3)
+    if model_name == "vgg":
+        x = torch.randn(64, 3, 32, 32, generator=gen)
+        y = torch.randint(0, 10, (64,), generator=gen)
+        loss_fn = torch.nn.functional.cross_entropy
+    else:
+        x, y = torch.randn(50, 10, generator=gen), torch.randn(50, 10, generator=gen)
+        loss_fn = sum_squares
+    exact = copy.deepcopy(model).double()
+    with frozen_stats(model), frozen_stats(exact):
+        replay = StepReplay(model, x, y, loss_fn, lr=0.1, chunk_size=4)
+        vector = gaussian_like(replay.params, 0, 0, "test")
+        got = flat(replay.hvp_operator()(vector))
+        reference = StepReplay(exact, x.double(), y.double() if y.is_floating_point() else y,
+                               loss_fn, lr=0.1, chunk_size=4)  # fmt: skip
+        want = flat(
+            reference.hvp_operator(reuse_graph=False)({k: v.double() for k, v in vector.items()})
+        )
+        with batchnorm_for_second_order(model):
+            elementary = loss_fn(model(x), y)
+        native = loss_fn(model(x), y)
+    assert ((got - want).norm() / want.norm()).item() < 1e-4
+    assert elementary.item() == pytest.approx(native.item(), rel=1e-6)  # the same function
+    assert all("forward" not in vars(m) for m in model.modules())  # restored

@@ -14,7 +14,9 @@ from bnpipe.probes.cost import probe_cost
 p = run_parser(__doc__)
 p.add_argument("--run-dir", type=Path, required=True, help="the run's training outputs")
 p.add_argument("--snapshot-dir", type=Path, required=True, help="the run's snapshots")
-p.add_argument("--snapshots", type=int, default=3, help="snapshots to time, spread over the run")
+p.add_argument(
+    "--snapshots", type=int, default=3, help="snapshots to time, spread over the run; 0 = all"
+)
 args = p.parse_args()
 params = params_from(args)
 torch.set_num_threads(args.threads)
@@ -34,3 +36,13 @@ with lease_device() as lease:
     )
 wide = table.pivot(index="probe", columns="method", values="train_steps")
 print(wide.round(1).to_markdown())
+products = table.attrs["products"]  # snapshot step -> {products, converged}
+if products:
+    counts = [int(p["products"]) for p in products.values()]
+    converged = sum(int(p["converged"]) for p in products.values())
+    print(
+        f"sharpness: {converged} of {len(counts)} snapshots converged; Hessian products "
+        f"per snapshot (step:products) "
+        + " ".join(f"{s}:{int(p['products'])}" for s, p in sorted(products.items()))
+        + f"; mean {sum(counts) / len(counts):.1f}"
+    )

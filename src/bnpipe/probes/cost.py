@@ -49,12 +49,18 @@ def probe_cost(
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Rows (probe, method, seconds, train_steps): mean over `snapshots` snapshots spread
-    over the run; train_steps = seconds / (median seconds of one training step).
+    over the run (0: every snapshot, in order, so sharpness warm-starts as the pipeline's
+    does); train_steps = seconds / (median seconds of one training step).
     attrs: train_step_s, and products: per snapshot step, the Hessian-vector products the
     pipeline's Lanczos needed and whether it converged."""
     prober = SnapshotProber(spec, params, prepared, run_dir, snapshot_dir, device)
     steps = prober.snapshot_steps()
-    picked = [steps[round(i * (len(steps) - 1) / max(1, snapshots - 1))] for i in range(snapshots)]
+    if snapshots <= 0 or snapshots >= len(steps):
+        picked = steps
+    else:
+        picked = [
+            steps[round(i * (len(steps) - 1) / max(1, snapshots - 1))] for i in range(snapshots)
+        ]
     step_s = _training_step_seconds(prober, picked[0])
     rows = []
     products: dict[int, dict[str, float]] = {}  # snapshot step -> Hessian products, converged
