@@ -196,7 +196,15 @@ def test_claims_about_the_end_of_training_wait_until_the_gap_settled():
         c["claim"]: c for c in judge_all(Evidence(ev.table, ev.quantities, ev.probes), PARAMS)
     }
     assert result[3]["verdict"] != NOT_TESTABLE and result[7]["verdict"] == NOT_TESTABLE
+    assert any(
+        n.startswith("both groups are still learning") for n in result[3]["primary"]["notes"]
+    )
     assert result[1]["verdict"] != NOT_TESTABLE  # "BN ahead" is judged at any budget
+    ev.table["late_rise"] = 0.0  # every group flat: judged, and no such note
+    result = {
+        c["claim"]: c for c in judge_all(Evidence(ev.table, ev.quantities, ev.probes), PARAMS)
+    }
+    assert not any("still learning" in n for n in result[3]["primary"]["notes"])
 
 
 @pytest.mark.parametrize("scale", ["cpu", "quick"])

@@ -3,9 +3,10 @@ distributions (Algorithm 1; Fig. 8).
 
 Primary: training accuracy in training mode (the noisy network as it trains, mean over
 the last `final_fraction` of steps), noisy BN minus BN at lr 0.1, not lower by more
-than `margin_points`, judged once both have finished learning (quantities: a claim
-about the end of training). Eval-mode accuracy is not used for it: evaluation turns the noise
-off while BN's running statistics were gathered with it.
+than `margin_points`, judged once the gap between them has settled (a claim about the
+end of training; a note says when both are still learning). Eval-mode accuracy is not
+used for it: evaluation turns the noise off while BN's running statistics were gathered
+with it.
 """
 
 from __future__ import annotations
