@@ -135,6 +135,9 @@ class AlgorithmOneNoise(nn.Module):
         normal = torch.randn(*x.shape, generator=g, device=x.device, dtype=x.dtype)
         return sigma + normal * q.r_sigma, m
 
+    # Eager under torch.compile: the draw seeds a generator from (seed, step, layer), and
+    # a compiled frame would guard on the step and recompile at every step and shape
+    @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not self.active:
             return x
