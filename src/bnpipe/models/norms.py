@@ -136,7 +136,9 @@ class AlgorithmOneNoise(nn.Module):
         return sigma + normal * q.r_sigma, m
 
     # Eager under torch.compile: the draw seeds a generator from (seed, step, layer), and
-    # a compiled frame would guard on the step and recompile at every step and shape
+    # a compiled frame would guard on the step and recompile at every step. The graph
+    # break still leaves each VGG block its own frame, compiled per input shape: compiling
+    # a noisy variant gains nothing (README "Speed")
     @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not self.active:
