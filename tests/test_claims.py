@@ -246,3 +246,7 @@ def test_a_mean_of_differences_that_cancel_reads_zero():
     out = compare(h, {0: 0.7146, 1: 0.7034, 2: 0.7092}, {0: 0.7128, 1: 0.7099, 2: 0.7045}, 0.95, 3)
     assert out.interval.estimate != 0.0  # the float really is off zero
     assert sentence(out).startswith("noisy BN minus BN: 0 [-")
+    from bnpipe.report import _interval  # the report's tables say the same
+
+    i = out.interval
+    assert _interval(i.estimate * 100, i.lo * 100, i.hi * 100).startswith("0 [-")

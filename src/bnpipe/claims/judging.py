@@ -178,6 +178,14 @@ def shown(value: float, scale: str) -> float:
     return value * 100 if scale == "points" else math.exp(value) if scale == "log" else value
 
 
+def tidy_estimate(est: float, lo: float, hi: float) -> float:
+    """0 where a mean of differences that cancel left float noise (4e-15 inside an
+    interval of +-2.6), else `est` unchanged."""
+    if math.isfinite(est) and abs(est) < 1e-9 * max(abs(lo), abs(hi)):
+        return 0.0
+    return est
+
+
 def sentence(o: Outcome) -> str:
     """The test in words: 'BN's ... minus standard's: 4.2 [2.1, 6.3] percentage points,
     paired over 5 seeds (95% interval); claimed above 0.'"""
@@ -190,8 +198,7 @@ def sentence(o: Outcome) -> str:
         return f"{h.words}: {o.verdict} ({o.reason}); {side}."
     unit = SCALES[h.scale]
     est, lo, hi = (shown(v, h.scale) for v in (i.estimate, i.lo, i.hi))
-    if abs(est) < 1e-9 * max(abs(lo), abs(hi)):  # a mean of differences that cancel: 0, not 4e-15
-        est = 0.0
+    est = tidy_estimate(est, lo, hi)
     how = {"paired t": "paired by seed", "Welch t": "Welch, unpaired", "t": "t"}.get(
         i.method, i.method
     )

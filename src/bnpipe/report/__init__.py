@@ -20,7 +20,7 @@ import pandas as pd
 
 from bnpipe import figures, layout
 from bnpipe.claims import CLAIMS
-from bnpipe.claims.judging import INSUFFICIENT, NOT_TESTABLE, shown
+from bnpipe.claims.judging import INSUFFICIENT, NOT_TESTABLE, shown, tidy_estimate
 from bnpipe.figure_specs import FigureSpec, Inputs, overview_figures
 from bnpipe.files import staging_dir, write_text
 from bnpipe.params import Params, load_params
@@ -298,6 +298,8 @@ def _fmt(x, fmt: str = "{:.4g}") -> str:
 
 
 def _interval(est, lo, hi, fmt: str = "{:.4g}") -> str:
+    if all(isinstance(v, (int, float)) for v in (est, lo, hi)):
+        est = tidy_estimate(est, lo, hi)
     return f"{_fmt(est, fmt)} [{_fmt(lo, fmt)}, {_fmt(hi, fmt)}]"
 
 
