@@ -31,12 +31,13 @@ def _env() -> dict[str, str]:
     }
 
 
-def _one_long_dln_run(root: Path) -> Path:
-    """A smoke checkout whose grid is one DLN run, long enough (10,000 steps) to be killed."""
+def _one_long_dln_run(root: Path, steps: int = 10_000) -> Path:
+    """A smoke checkout whose grid is one DLN run, long enough to be killed (10,000 steps:
+    a few seconds on a fast core)."""
     params = root / "params.yaml"
     text = params.read_text().replace(
         "    dln: {examples: 50, train: {steps: 20, batch_size: 50, eval_every: 5, snapshots: 3}}",
-        "    dln: {examples: 50, train: {steps: 10000, batch_size: 50, eval_every: 500,"
+        f"    dln: {{examples: 50, train: {{steps: {steps}, batch_size: 50, eval_every: 500,"
         " checkpoint_every: 1000, snapshots: 6}}",
     )
     assert text != params.read_text()
@@ -114,7 +115,8 @@ def test_kill_9_during_training_then_rerun_resumes_to_identical_outputs(tmp_path
 
 
 def test_a_second_pipeline_in_the_same_directory_fails_clearly(tmp_path):
-    root = _one_long_dln_run(_copy_checkout(tmp_path))
+    # long enough to outlast the second Snakemake's start-up on any machine; killed below
+    root = _one_long_dln_run(_copy_checkout(tmp_path), steps=2_000_000)
     first = _in_background([*SMK, TARGET], root)
     try:
         locks = root / ".snakemake" / "locks"
