@@ -65,12 +65,13 @@ class Context:
             reason = self.ev.still_learning(a, limit)
         else:
             reason = self.ev.gap_moving(a, b, limit)
-            learning = [self.ev.still_learning(g, limit) for g in (a, b)]
-            if not reason and all(learning):  # settled gap, verdict as the protocol says
-                out.notes.append(
-                    "both groups are still learning (" + "; ".join(learning) + "): the gap "
-                    "is settled, but it compares them before training has converged"
-                )
+            if not reason:  # settled gap: judged as the protocol says, with a note if need be
+                learning = [self.ev.still_learning(g, limit) for g in (a, b)]
+                if all(learning):
+                    out.notes.append(
+                        "both groups are still learning (" + "; ".join(learning) + "): the "
+                        "gap is settled, but it compares them before training has converged"
+                    )
         if reason and out.verdict != NOT_TESTABLE:
             out.verdict, out.reason = NOT_TESTABLE, reason
         return out

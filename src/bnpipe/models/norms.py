@@ -49,12 +49,13 @@ def _batchnorm(channels: int, spatial: bool, norm: NormParams) -> nn.Module:
     return bn_class(channels, eps=norm.eps, momentum=norm.momentum)
 
 
-def _unit_view(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def unit_view(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """(C,) -> (1, C, 1, 1) or (1, C), to broadcast against x."""
     return v.view(1, -1, *([1] * (x.dim() - 2)))
 
 
-def _unit_dims(x: torch.Tensor) -> list[int]:
+def unit_dims(x: torch.Tensor) -> list[int]:
+    """Every dim of x but the unit's (channel's): what per-unit statistics reduce over."""
     return [0, *range(2, x.dim())]
 
 
@@ -76,7 +77,7 @@ class LpNorm(nn.Module):
         self.track_running_stats = True  # as BatchNorm's flag: False = batch stats, no update
 
     def batch_scale(self, x: torch.Tensor) -> torch.Tensor:
-        dims = _unit_dims(x)
+        dims = unit_dims(x)
         if self.kind == "l1":
             return x.abs().mean(dims)
         if self.kind == "l2":
@@ -85,7 +86,7 @@ class LpNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training or not self.track_running_stats:
-            mean, scale = x.mean(_unit_dims(x)), self.batch_scale(x)
+            mean, scale = x.mean(unit_dims(x)), self.batch_scale(x)
             if self.training and self.track_running_stats:
                 with torch.no_grad():  # one fused update of both running averages
                     stats = [self.running_mean, self.running_scale]
@@ -94,9 +95,7 @@ class LpNorm(nn.Module):
             mean, scale = self.running_mean, self.running_scale
         # gamma * (x - mean) / (scale + eps) + beta, with the per-unit factors folded first
         factor = self.weight / (scale + self.eps)
-        return torch.addcmul(
-            _unit_view(x, self.bias), x - _unit_view(x, mean), _unit_view(x, factor)
-        )
+        return torch.addcmul(unit_view(x, self.bias), x - unit_view(x, mean), unit_view(x, factor))
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, kind={self.kind}, eps={self.eps}"
@@ -129,8 +128,8 @@ class AlgorithmOneNoise(nn.Module):
         def uniform(*shape: int) -> torch.Tensor:  # U(0, 1)
             return torch.rand(*shape, generator=g, device=x.device, dtype=x.dtype)
 
-        mu = _unit_view(x, (2 * uniform(c) - 1) * q.n_mu)
-        sigma = _unit_view(x, 1 + uniform(c) * (q.n_sigma - 1))
+        mu = unit_view(x, (2 * uniform(c) - 1) * q.n_mu)
+        sigma = unit_view(x, 1 + uniform(c) * (q.n_sigma - 1))
         m = mu + (2 * uniform(*x.shape) - 1) * q.r_mu
         normal = torch.randn(*x.shape, generator=g, device=x.device, dtype=x.dtype)
         return sigma + normal * q.r_sigma, m

@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call, grad, grad_and_value, jvp, vmap
 
 from bnpipe.data.batches import derive_seed
+from bnpipe.models.norms import unit_dims, unit_view
 
 Tensors = dict[str, torch.Tensor]
 
@@ -55,13 +56,12 @@ def _batchnorm_by_elementary_ops(self: nn.modules.batchnorm._BatchNorm, x: torch
     Hessian-vector product is 4e-4 to 4e-3 off (relative l2), this form 2e-6, and it
     costs 0.6-0.8x the time on a CPU. (At step 0 both are ~3e-3 off: fp32 round-off at
     BN's initialization, seen in first-order gradients too.)"""
-    reduced = (0, *range(2, x.dim()))  # every dim but the channel's
-    shape = (1, -1, *([1] * (x.dim() - 2)))
+    reduced = unit_dims(x)
     centred = x - x.mean(reduced, keepdim=True)
     var = centred.square().mean(reduced, keepdim=True)
     y = centred * torch.rsqrt(var + self.eps)
     if self.weight is not None:
-        y = y * self.weight.view(shape) + self.bias.view(shape)
+        y = y * unit_view(x, self.weight) + unit_view(x, self.bias)
     return y
 
 
