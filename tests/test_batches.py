@@ -1,6 +1,7 @@
+import numpy as np
 import torch
 
-from bnpipe.data.batches import derive_seed, probe_indices, train_batch_indices
+from bnpipe.data.batches import channel_moments, derive_seed, probe_indices, train_batch_indices
 
 
 def test_same_seed_and_step_give_the_same_batch():
@@ -55,3 +56,22 @@ def test_snapshot_schedule_log_share_known_answers():
     assert snapshot_steps(3000, 16, log_share=0.15) == [
         0, 1, 2, 231, 462, 692, 923, 1154, 1385, 1615, 1846, 2077, 2308, 2538, 2769, 3000
     ]  # fmt: skip
+
+
+def test_channel_moments_equal_the_moments_of_an_fp64_copy():
+    """Known answer: the fp64 mean and (n - 1) std of the images in [0, 1], per channel,
+    here with channels of different spread (one constant: std 0)."""
+    rng = np.random.default_rng(0)
+    images = np.stack(
+        [
+            rng.integers(0, 256, (500, 8, 8), dtype=np.uint8),
+            rng.integers(100, 120, (500, 8, 8), dtype=np.uint8),
+            np.full((500, 8, 8), 7, dtype=np.uint8),
+        ],
+        axis=-1,
+    )  # (N, H, W, 3)
+    mean, std = channel_moments(images)
+    x = torch.from_numpy(images).double() / 255
+    torch.testing.assert_close(mean, x.mean((0, 1, 2)), rtol=1e-14, atol=0)
+    torch.testing.assert_close(std, x.std((0, 1, 2)), rtol=1e-12, atol=1e-15)
+    assert std[2] == 0 and mean[2] == 7 / 255

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from bnpipe import speed
+from bnpipe.host_memory import keep_freed_memory
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name
@@ -291,9 +292,9 @@ def concurrent_steps_per_s(
 def _worker(
     params_file: str, scale: str, prepared: str, steps: int, device: str, barrier: str, i: int
 ) -> None:
-    from bnpipe.cli import load_scale
+    from bnpipe.cli import load_scale, set_up_cpu
 
-    torch.set_num_threads(1)
+    set_up_cpu(1)  # as a DAG job
     params = load_scale(Path(params_file), scale)
     task = bench_task(params, Path(prepared), device)
     spec = RunSpec("vgg", "batchnorm", 0.1, i)
@@ -417,6 +418,7 @@ def run_bench(
 
     params = load_scale(params_file, scale)
     threads = torch.get_num_threads()
+    host_memory_kept = keep_freed_memory()  # as every DAG job runs (bnpipe.cli.set_up_cpu)
     progress(
         f"bench on {device_name(device)}: {scale} scale, VGG width {params.vgg.width:g}, "
         f"batch {params.train.batch_size}"
@@ -457,6 +459,7 @@ def run_bench(
         "device": device_name(device),
         "torch": torch.__version__,
         "threads": threads,
+        "host_memory_kept": host_memory_kept,
         "scale": scale,
         "vgg_width": params.vgg.width,
         "batch_size": params.train.batch_size,

@@ -24,6 +24,17 @@ def run_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def set_up_cpu(threads: int) -> None:
+    """A torch job's process: `threads` CPU threads, and glibc keeping freed blocks for
+    reuse (bnpipe.host_memory)."""
+    import torch
+
+    from bnpipe.host_memory import keep_freed_memory
+
+    torch.set_num_threads(threads)
+    keep_freed_memory()
+
+
 def params_from(args: argparse.Namespace) -> Params:
     return load_scale(args.params, args.scale)
 

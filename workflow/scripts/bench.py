@@ -10,11 +10,9 @@ cost does not depend on the images), unless --prepared names a prepared file.
 import tempfile
 from pathlib import Path
 
-import torch
-
 from bnpipe import layout
 from bnpipe.bench import run_bench
-from bnpipe.cli import load_scale, parser
+from bnpipe.cli import load_scale, parser, set_up_cpu
 from bnpipe.data.prepare import prepare_cifar10
 from bnpipe.devices import lease_device
 from bnpipe.files import write_json
@@ -33,7 +31,7 @@ p.add_argument("--compile", action="store_true", help="also time torch.compile (
 p.add_argument("--projection-steps", type=int, default=3)
 p.add_argument("--threads", type=int, default=1, help="CPU threads (the DAG's jobs use 1)")
 args = p.parse_args()
-torch.set_num_threads(args.threads)
+set_up_cpu(args.threads)
 with tempfile.TemporaryDirectory() as tmp, lease_device() as lease:
     prepared = args.prepared
     if prepared is None:

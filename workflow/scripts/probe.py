@@ -3,9 +3,7 @@
 import sys
 from pathlib import Path
 
-import torch
-
-from bnpipe.cli import params_from, run_parser
+from bnpipe.cli import params_from, run_parser, set_up_cpu
 from bnpipe.devices import lease_device
 from bnpipe.files import CorruptFile
 from bnpipe.probes.runner import probe_run
@@ -16,7 +14,7 @@ p.add_argument("--snapshots", type=Path, required=True, help="the run's snapshot
 p.add_argument("--out", type=Path, required=True, help="probe table to write (.csv)")
 args = p.parse_args()
 params = params_from(args)
-torch.set_num_threads(args.threads)
+set_up_cpu(args.threads)
 try:
     with lease_device() as lease:
         table = probe_run(

@@ -5,9 +5,7 @@ python workflow/scripts/probe_cost.py --run vgg-batchnorm-lr0.1-s0 \
 
 from pathlib import Path
 
-import torch
-
-from bnpipe.cli import params_from, run_parser
+from bnpipe.cli import params_from, run_parser, set_up_cpu
 from bnpipe.devices import lease_device
 from bnpipe.probes.cost import probe_cost
 
@@ -19,7 +17,7 @@ p.add_argument(
 )
 args = p.parse_args()
 params = params_from(args)
-torch.set_num_threads(args.threads)
+set_up_cpu(args.threads)
 with lease_device() as lease:
     table = probe_cost(
         params.run(args.run),

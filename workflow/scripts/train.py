@@ -3,9 +3,7 @@
 import sys
 from pathlib import Path
 
-import torch
-
-from bnpipe.cli import params_from, run_parser
+from bnpipe.cli import params_from, run_parser, set_up_cpu
 from bnpipe.devices import lease_device
 from bnpipe.train import RunBusy, train_run
 
@@ -14,7 +12,7 @@ p.add_argument("--out", type=Path, required=True, help="run directory to write")
 p.add_argument("--snapshots", type=Path, required=True, help="snapshot directory to write")
 args = p.parse_args()
 params = params_from(args)
-torch.set_num_threads(args.threads)
+set_up_cpu(args.threads)
 try:
     with lease_device() as lease:
         record = train_run(

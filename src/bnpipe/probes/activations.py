@@ -104,17 +104,22 @@ def lag_shifts(before: torch.Tensor, after: torch.Tensor) -> dict[str, float]:
 def replay_sgd(ctx: SnapshotContext, steps: int) -> None:
     """Apply training's own updates for steps t .. t + steps - 1 to ctx.model, in place:
     step s's batch and noise, plain SGD at the run's lr (as torch.optim.SGD applies it).
-    The caller restores the model (preserved_state)."""
+    Step t's gradient is the snapshot's own, ctx.replay.grad0, which the other probes
+    share (the same bits as a forward-backward here: test_train checks the replay against
+    training). The caller restores the model (preserved_state)."""
     noise = noise_layers(ctx.model)
-    params = list(ctx.model.parameters())
+    named = dict(ctx.model.named_parameters())
     ctx.model.train()
     for s in range(ctx.step, ctx.step + steps):
-        x, y = ctx.task.batch(s)
-        set_step(noise, s)
-        loss = ctx.task.loss(ctx.model(x), y)
-        grads = torch.autograd.grad(loss, params)
+        if s == ctx.step:
+            grads = [ctx.replay.grad0[name] for name in named]
+        else:
+            x, y = ctx.task.batch(s)
+            set_step(noise, s)
+            loss = ctx.task.loss(ctx.model(x), y)
+            grads = torch.autograd.grad(loss, list(named.values()))
         with torch.no_grad():
-            for p, g in zip(params, grads, strict=True):
+            for p, g in zip(named.values(), grads, strict=True):
                 p.add_(g, alpha=-ctx.spec.lr)
     set_step(noise, ctx.step + steps)
 

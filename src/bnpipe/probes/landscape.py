@@ -57,9 +57,9 @@ def along(
         ]
         return losses.tolist(), dist
     losses, dist = [], []
-    for e in etas:  # the unbatched reference: one forward-backward per point
+    for e in etas:  # one forward-backward per point
         point = {k: v - e * direction[k] for k, v in replay.params.items()}
-        g, loss = torch.func.grad_and_value(replay.loss)(point)
+        g, loss = replay.grad_and_loss_at(point)
         losses.append(loss.item())
         dist.append((flat(g) - g0).norm().item())
     return losses, dist
