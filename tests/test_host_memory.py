@@ -7,11 +7,8 @@ import pytest
 PATTERN = """
 import resource, sys, torch
 torch.set_num_threads(1)
-if sys.argv[1] == "kept":
-    from bnpipe.host_memory import keep_freed_memory
-    print(int(keep_freed_memory()))
-else:
-    print(1)
+from bnpipe.host_memory import keep_freed_memory
+print(int(keep_freed_memory()) if sys.argv[1] == "kept" else 0)  # 1: thresholds set
 u = torch.rand(128, 16, 32, 32)  # 8 MiB: 2,048 pages of 4 KiB
 for _ in range(3):
     (2 * u - 1) * 0.1 + 0.3  # the noise layer's pattern: three 8 MiB temporaries

@@ -422,3 +422,21 @@ def test_hessian_products_through_batchnorm_match_fp64(model_name):
     assert ((got - want).norm() / want.norm()).item() < 1e-4
     assert elementary.item() == pytest.approx(native.item(), rel=1e-6)  # the same function
     assert all("forward" not in vars(m) for m in model.modules())  # restored
+
+
+def test_a_landscape_point_by_plain_autograd_equals_torch_func_bit_for_bit():
+    """StepReplay.grad_and_loss_at (the looped landscape's point) against
+    torch.func.grad_and_value on the same point: noisy BN VGG, step 3's noise."""
+    params = load_params(raw_params("smoke"))
+    model = build_model(RunSpec("vgg", "noisy_batchnorm", 0.1, 0), params)
+    set_step(noise_layers(model), 3)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    with frozen_stats(model):
+        replay = StepReplay(model, x, y, torch.nn.functional.cross_entropy, 0.1, chunk_size=4)
+        point = {k: v - 0.5 * replay.grad0[k] for k, v in replay.params.items()}
+        grads, loss = replay.grad_and_loss_at(point)
+        want_grads, want_loss = torch.func.grad_and_value(replay.loss)(point)
+    assert torch.equal(loss, want_loss)
+    for name, g in want_grads.items():
+        assert torch.equal(grads[name], g), name
