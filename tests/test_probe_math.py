@@ -385,19 +385,27 @@ def test_lanczos_matches_a_converged_reference_on_a_vgg_batchnorm_snapshot_at_st
     assert reference > 0  # the top eigenvalue, not the dominant negative one
 
 
-@pytest.mark.parametrize("model_name", ["vgg", "dln"])
-def test_hessian_products_through_batchnorm_match_fp64(model_name):
-    """The pipeline's Hessian-vector product (BatchNorm by elementary operations, graph
-    reused) against an independent fp64 one (torch.func forward-over-reverse through
-    PyTorch's own BatchNorm): within 1e-4 relative (measured 3e-6 here), and the same
-    forward function. (On trained cpu-scale snapshots the fused fp32 kernel's product is
-    4e-4 to 4e-3 off, the elementary form 2e-6: bnpipe.probes.replay.)"""
+@pytest.mark.parametrize(
+    "model_name, variant, layout",
+    [
+        ("vgg", "batchnorm", torch.channels_last),  # training's layout on a CPU
+        ("vgg", "batchnorm", torch.contiguous_format),
+        ("vgg", "standard", torch.channels_last),
+        ("dln", "batchnorm", torch.contiguous_format),
+    ],
+)
+def test_hessian_products_match_fp64(model_name, variant, layout):
+    """The pipeline's Hessian-vector product (graph reused, BatchNorm and convolutions in
+    `second_order_forms`) against an independent fp64 one (torch.func forward-over-reverse
+    through PyTorch's own layers): within 1e-4 relative (measured 3e-6 here), and the
+    same forward function. (On trained cpu-scale snapshots the fused fp32 BatchNorm
+    kernel's product is 4e-4 to 4e-3 off, the elementary form 2e-6.)"""
     import copy
 
-    from bnpipe.probes.replay import batchnorm_for_second_order
+    from bnpipe.probes.second_order import second_order_forms
 
     params = load_params(raw_params("smoke"))
-    model = build_model(RunSpec(model_name, "batchnorm", 0.1, 0), params)
+    model = build_model(RunSpec(model_name, variant, 0.1, 0), params).to(memory_format=layout)
     gen = torch.Generator().manual_seed(3)
     if model_name == "vgg":
         x = torch.randn(64, 3, 32, 32, generator=gen)
@@ -416,12 +424,42 @@ def test_hessian_products_through_batchnorm_match_fp64(model_name):
         want = flat(
             reference.hvp_operator(reuse_graph=False)({k: v.double() for k, v in vector.items()})
         )
-        with batchnorm_for_second_order(model):
+        with second_order_forms(model):
             elementary = loss_fn(model(x), y)
         native = loss_fn(model(x), y)
     assert ((got - want).norm() / want.norm()).item() < 1e-4
     assert elementary.item() == pytest.approx(native.item(), rel=1e-6)  # the same function
     assert all("forward" not in vars(m) for m in model.modules())  # restored
+
+
+def test_convolutions_second_derivative_matches_autograds_in_fp64():
+    """`second_order_forms`'s convolution (first-order gradients and their backward by
+    convolution kernels) against autograd's own double backward, both in fp64, on
+    strided, dilated and grouped convolutions with and without bias, the first taking
+    the data (no input gradient): the same Hessian-vector product to 1e-10."""
+    from bnpipe.probes.second_order import second_order_forms
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2),
+        torch.nn.Tanh(),
+        torch.nn.Conv2d(6, 4, 3, padding=1, bias=False),
+        torch.nn.Tanh(),
+    ).double()
+    x = torch.randn(5, 4, 9, 9, dtype=torch.float64)
+    params = list(model.parameters())
+    vector = [torch.randn_like(p) for p in params]
+
+    def product() -> torch.Tensor:
+        loss = model(x).square().sum()
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        return flat(list(torch.autograd.grad(grads, params, vector)))
+
+    want = product()
+    with second_order_forms(model):
+        assert all("forward" in vars(m) for m in model if isinstance(m, torch.nn.Conv2d))
+        got = product()
+    assert ((got - want).norm() / want.norm()).item() < 1e-10
 
 
 def test_a_landscape_point_by_plain_autograd_equals_torch_func_bit_for_bit():

@@ -21,7 +21,7 @@ from torch import nn
 from torch.func import functional_call, grad, grad_and_value, jvp, vmap
 
 from bnpipe.data.batches import derive_seed
-from bnpipe.models.norms import unit_dims, unit_view
+from bnpipe.probes.second_order import second_order_forms
 
 Tensors = dict[str, torch.Tensor]
 
@@ -46,41 +46,6 @@ def frozen_stats(model: nn.Module) -> Iterator[nn.Module]:
         for m, flag in zip(tracked, flags, strict=True):
             m.track_running_stats = flag
         model.train(was_training)
-
-
-def _batchnorm_by_elementary_ops(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor):
-    """BatchNorm in training mode with batch statistics (biased variance), written as
-    the elementary operations it is. Its double backward is then autograd's own chain of
-    sums and products, instead of the fused kernel's second-order formula. Measured on
-    snapshots of a cpu-scale BN VGG (steps 231, 1385, 3000) against fp64: the fused fp32
-    Hessian-vector product is 4e-4 to 4e-3 off (relative l2), this form 2e-6, and it
-    costs 0.6-0.8x the time on a CPU. (At step 0 both are ~3e-3 off: fp32 round-off at
-    BN's initialization, seen in first-order gradients too.)"""
-    reduced = unit_dims(x)
-    centred = x - x.mean(reduced, keepdim=True)
-    var = centred.square().mean(reduced, keepdim=True)
-    y = centred * torch.rsqrt(var + self.eps)
-    if self.weight is not None:
-        y = y * unit_view(x, self.weight) + unit_view(x, self.bias)
-    return y
-
-
-@contextlib.contextmanager
-def batchnorm_for_second_order(model: nn.Module) -> Iterator[nn.Module]:
-    """Within `frozen_stats`: every BatchNorm layer computed by elementary operations (the
-    same function to fp32 round-off), for graphs that are differentiated twice."""
-    layers = [
-        m
-        for m in model.modules()
-        if type(m) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d) and not m.track_running_stats
-    ]
-    for m in layers:
-        m.forward = _batchnorm_by_elementary_ops.__get__(m)
-    try:
-        yield model
-    finally:
-        for m in layers:
-            del m.forward
 
 
 class StepReplay:
@@ -143,9 +108,9 @@ class StepReplay:
         """v -> H v, the Hessian of the step-t loss at the snapshot times v.
 
         The first-order gradient is built once with its graph kept (one forward-backward);
-        each product is then one more backward through that graph, with BatchNorm built
-        from elementary operations (`batchnorm_for_second_order`: exact to fp32 round-off
-        where the fused kernel's second derivative is not, and cheaper). The reference
+        each product is then one more backward through that graph, with BatchNorm and the
+        convolutions in `second_order_forms` (exact to fp32 round-off where the fused
+        BatchNorm kernel's second derivative is not, and cheaper). The reference
         (reuse_graph=False) is torch.func's forward-over-reverse jvp through the model as
         it is.
         """
@@ -153,7 +118,7 @@ class StepReplay:
             return lambda vector: jvp(grad(self.loss), (self.params,), (vector,))[1]
         named = dict(self.model.named_parameters())
         names, tensors = list(named), list(named.values())
-        with batchnorm_for_second_order(self.model):
+        with second_order_forms(self.model):
             loss = self.loss_fn(self.model(self.x), self.y)
         grads = torch.autograd.grad(loss, tensors, create_graph=True)
 
