@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from bnpipe.models import noise_layers, set_step
 from bnpipe.models.dln import DLN
-from bnpipe.models.norms import AlgorithmOneNoise, LpNorm, make_norm
+from bnpipe.models.norms import AlgorithmOneNoise, LpNorm, make_norm, unit_mean
 from bnpipe.params import NoiseParams
 
 NOISE = NoiseParams(n_mu=0.5, n_sigma=1.25, r_mu=0.1, r_sigma=0.1)
@@ -81,6 +81,33 @@ def test_lp_layers_normalize_as_defined(kind, shape):
     magnitude = {"l1": z.abs().mean(dims), "l2": z.pow(2).mean(dims).sqrt(),
                  "linf": z.abs().amax(dims)}[kind]  # fmt: skip
     assert torch.allclose(magnitude, torch.ones(shape[1]), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape, layout",
+    [
+        ((16, 8, 6, 6), torch.channels_last),
+        ((16, 8, 6, 6), torch.contiguous_format),
+        ((50, 10), torch.contiguous_format),  # a DLN layer: 50 is not a power of two
+    ],
+)
+def test_unit_mean_is_torchs_mean_bit_for_bit_with_its_gradient(shape, layout):
+    """unit_mean (the l_p layers' mean, written for speed) gives the same bits as x.mean
+    over the unit's dims, and the same gradient."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen)
+    if len(shape) == 4:
+        x = x.contiguous(memory_format=layout)
+    dims = [0, *range(2, x.dim())]
+    weights = torch.randn(shape[1], generator=gen)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    got, want = unit_mean(a), b.mean(dims)
+    assert torch.equal(got, want)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    assert torch.equal(a.grad, b.grad)
+    if len(shape) == 4:  # the gradient in x's own layout, not NCHW
+        assert a.grad.is_contiguous(memory_format=layout)
 
 
 def test_lp_running_averages_serve_evaluation():

@@ -59,6 +59,17 @@ def unit_dims(x: torch.Tensor) -> list[int]:
     return [0, *range(2, x.dim())]
 
 
+def unit_mean(x: torch.Tensor) -> torch.Tensor:
+    """(C,): each unit's mean over batch (and h, w), as the sum over n values divided by
+    n: the same bits as `x.mean`, forward and backward. The difference is the backward's
+    layout: `mean`'s writes its (N, C, H, W) gradient in NCHW, which a channels_last
+    network then mixes with its own tensors at several times the cost of a one-layout
+    operation; a sum's gradient stays an expanded (C,) view. The l_p VGGs' training
+    step (width 0.125, batch 128, 1 thread): l1 and l2 1.19x faster this way (55-59 ms
+    -> 47-49), l-infinity 1.10x (69-71 -> 63-65; its max has no mean)."""
+    return x.sum(unit_dims(x)) / (x.numel() // x.shape[1])
+
+
 class LpNorm(nn.Module):
     """y = gamma * (x - mean) / (scale + eps) + beta, per unit, where scale is mean(|x|)
     (l1), sqrt(mean(x^2)) (l2) or max(|x|) (linf) of the unit's un-shifted values."""
@@ -77,16 +88,15 @@ class LpNorm(nn.Module):
         self.track_running_stats = True  # as BatchNorm's flag: False = batch stats, no update
 
     def batch_scale(self, x: torch.Tensor) -> torch.Tensor:
-        dims = unit_dims(x)
         if self.kind == "l1":
-            return x.abs().mean(dims)
+            return unit_mean(x.abs())
         if self.kind == "l2":
-            return x.pow(2).mean(dims).sqrt()
-        return x.abs().amax(dims)
+            return unit_mean(x.pow(2)).sqrt()
+        return x.abs().amax(unit_dims(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training or not self.track_running_stats:
-            mean, scale = x.mean(unit_dims(x)), self.batch_scale(x)
+            mean, scale = unit_mean(x), self.batch_scale(x)
             if self.training and self.track_running_stats:
                 with torch.no_grad():  # one fused update of both running averages
                     stats = [self.running_mean, self.running_scale]
