@@ -8,10 +8,10 @@ round-off, by operations whose second derivative is exact and cheap on a CPU:
   second-order formula. Measured on snapshots of a cpu-scale BN VGG (steps 231, 1385,
   3000) against fp64: the fused fp32 Hessian-vector product is 4e-4 to 4e-3 off
   (relative l2), this form 2e-6. (At step 0 both are ~2e-3 off: fp32 round-off at
-  BN's initialization, seen in first-order gradients too.) Means are sums times 1/n:
-  `mean`'s backward writes its expanded gradient in the default (NCHW) layout, and
-  adding that to training's channels_last tensors runs at about 1.6x the time of an
-  add within one layout.
+  BN's initialization, seen in first-order gradients too.) Its means are
+  `norms.unit_mean`: `mean`'s backward writes its gradient in NCHW, and adding that to
+  training's channels_last tensors runs at about 1.6x the time of an add within one
+  layout.
 - Conv2d by `_Conv`, whose backward is `_ConvGrads`: the first-order gradients by
   the same convolution-backward kernel training uses, and their own backward (what a
   Hessian-vector product runs) by three more convolution kernels. Autograd's built-in
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnpipe.models.norms import unit_dims, unit_view
+from bnpipe.models.norms import unit_mean, unit_view
 
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -40,11 +40,8 @@ BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 def _batchnorm_by_elementary_ops(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor):
     """BatchNorm in training mode with batch statistics (biased variance):
     (x - mean) * (gamma / sqrt(var + eps)) + beta, per unit."""
-    reduced = unit_dims(x)
-    per_unit = x.shape[1] / x.numel()  # 1 / values per unit: a power of two in VGG
-    centred = x - x.sum(reduced, keepdim=True) * per_unit
-    var = centred.square().sum(reduced, keepdim=True) * per_unit
-    scale = torch.rsqrt(var + self.eps)  # (1, C, 1, 1) or (1, C)
+    centred = x - unit_view(x, unit_mean(x))
+    scale = unit_view(x, torch.rsqrt(unit_mean(centred.square()) + self.eps))
     if self.weight is None:
         return centred * scale
     return centred * (scale * unit_view(x, self.weight)) + unit_view(x, self.bias)
@@ -78,7 +75,8 @@ class _ConvGrads(torch.autograd.Function):
       d S / d grad_out = conv(a_x, weight) + conv(x, a_w)
       d S / d x        = d input  of <grad_out, conv(x, a_w)>
       d S / d weight   = d weight of <grad_out, conv(a_x, weight)>.
-    When x needs no gradient (the first layer), d x is an empty tensor and a_x is absent.
+    When x needs no gradient (need_x False: the first layer), d x is an empty tensor,
+    a_x is absent, and so are d S / d x and d S / d weight.
     """
 
     @staticmethod
@@ -93,12 +91,11 @@ class _ConvGrads(torch.autograd.Function):
         grad_out, x, weight = ctx.saved_tensors
         conv = ctx.conv
         d_grad_out = _conv2d(conv, x, a_w)
-        d_x = d_weight = None
-        if ctx.need_x:
-            d_grad_out = d_grad_out + _conv2d(conv, a_x, weight)
-            d_weight = _convolution_backward(conv, grad_out, a_x, weight, (False, True))[1]
-        if ctx.needs_input_grad[1]:
-            d_x = _convolution_backward(conv, grad_out, x, a_w, (True, False))[0]
+        if not ctx.need_x:
+            return d_grad_out, None, None, None, None
+        d_grad_out = d_grad_out + _conv2d(conv, a_x, weight)
+        d_x = _convolution_backward(conv, grad_out, x, a_w, (True, False))[0]
+        d_weight = _convolution_backward(conv, grad_out, a_x, weight, (False, True))[1]
         return d_grad_out, d_x, d_weight, None, None
 
 
@@ -121,7 +118,7 @@ class _Conv(torch.autograd.Function):
 
 def _conv_by_functions(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     y = _Conv.apply(x, self.weight, self)
-    return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+    return y if self.bias is None else y + unit_view(y, self.bias)
 
 
 def _rewritable_conv(m: nn.Module) -> bool:
