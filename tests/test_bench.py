@@ -34,6 +34,16 @@ def test_flops_per_step_are_the_convolutions_and_the_linear_layer_counted_by_han
     assert cost["aten_ops"] > 100  # 13 conv blocks forward and backward, and the update
 
 
+def test_gpu_names_map_to_their_datasheet_entries():
+    # as torch.cuda.get_device_name reports them
+    assert bench.datasheet_entry("NVIDIA H100 80GB HBM3") == "H100 SXM"
+    assert bench.datasheet_entry("NVIDIA H100 PCIe") == "H100 PCIe"
+    assert bench.datasheet_entry("NVIDIA H100 NVL") == "H100 NVL"
+    assert bench.datasheet_entry("NVIDIA H200") == "H200"
+    assert bench.datasheet_entry("NVIDIA A100-SXM4-80GB") == "A100"
+    assert bench.datasheet_entry("NVIDIA GeForce RTX 4090") is None
+
+
 def test_the_cpu_peak_names_its_source():
     peak = bench.device_peak("cpu", threads=2)
     assert peak["flops"] > 0 and "FLOP/cycle" in peak["source"]
@@ -53,6 +63,7 @@ def test_the_bench_runs_end_to_end_and_renders(tmp_path):
         repeats=1,
         variants=("batchnorm",),
         jobs=(1, 2),
+        window_s=1.0,
         projection_steps=1,
         progress=lambda _: None,
     )
@@ -63,6 +74,7 @@ def test_the_bench_runs_end_to_end_and_renders(tmp_path):
     products = result["probe_cost"][0]["hessian_products"]
     assert len(products) == 3 and all(v["products"] >= 1 for v in products.values())
     assert [row["jobs"] for row in result["concurrent_jobs"]] == [1, 2]
+    assert all(n >= 1 for row in result["concurrent_jobs"] for n in row["steps_in_window"])
     projected = result["projection"]["scales"]
     assert result["projection"]["label"].startswith("PROJECTION")
     assert projected["paper"]["vgg_runs"] == 105 and projected["paper"]["h100_hours"] > 0

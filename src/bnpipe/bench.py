@@ -39,29 +39,47 @@ from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name
 
 WARMUP = 3  # steps before each timed block (compile happens in the first)
+SETTLE_S = 0.5  # concurrent jobs: seconds from the barrier's opening to the timed window
 
 # Dense peaks from NVIDIA's datasheets (FLOP/s): fp32 on CUDA cores, TF32 and bf16 on
 # tensor cores without sparsity. H200 has H100 SXM's compute.
 GPU_PEAKS = {
     "H100 SXM": {"fp32": 67e12, "tf32": 494.7e12, "bf16": 989.4e12},
     "H100 PCIe": {"fp32": 51e12, "tf32": 378e12, "bf16": 756e12},
+    "H100 NVL": {"fp32": 60e12, "tf32": 417.5e12, "bf16": 835.5e12},
     "H200": {"fp32": 67e12, "tf32": 494.7e12, "bf16": 989.4e12},
     "A100": {"fp32": 19.5e12, "tf32": 156e12, "bf16": 312e12},
 }
 H100 = "H100 SXM"
 # Projection assumptions for one H100 (stated in bench.json and the report):
-H100_FP32_UTILIZATION = 0.4  # of the fp32 peak, for the width-1.0 VGG (see README "Speed")
+# of the fp32 peak, for the width-1.0 VGG: measured by `make bench` on an H100 80GB HBM3
+# (torch 2.11, cuDNN 9.19, batch 128): BN 30.1%, standard 32.7%, noisy BN 25.9%
+# (docs/measurements/h100-2026-11-23)
+H100_FP32_UTILIZATION = 0.30
 LAUNCH_S = 5e-6  # per aten op when kernels are tiny: CUDA launch plus PyTorch dispatch
 
 
+def datasheet_entry(gpu_name: str) -> str | None:
+    """The GPU_PEAKS entry of a CUDA device name, or None. The SXM H100 names itself by
+    its memory ("NVIDIA H100 80GB HBM3"); the PCIe and NVL parts say which they are."""
+    if "H100" in gpu_name:
+        return next((f"H100 {form}" for form in ("PCIe", "NVL") if form in gpu_name), H100)
+    return next((key for key in ("H200", "A100") if key in gpu_name), None)
+
+
 def device_peak(device: str, threads: int) -> dict:
-    """The device's fp32 peak in FLOP/s, and where the number comes from."""
+    """The device's fp32 peak in FLOP/s (`flops`), where the number comes from, and on
+    a known GPU the peak of each precision mode (`precisions`: fp32, tf32, bf16)."""
     if str(device).startswith("cuda"):
         name = torch.cuda.get_device_name(torch.device(device))
-        for key, peaks in GPU_PEAKS.items():
-            if all(part in name for part in key.split()):
-                return {"flops": peaks["fp32"], "source": f"NVIDIA datasheet, {key}, fp32 dense"}
-        return {"flops": float("nan"), "source": f"unknown GPU {name!r}: add it to GPU_PEAKS"}
+        key = datasheet_entry(name)
+        if key is None:
+            return {"flops": float("nan"), "source": f"unknown GPU {name!r}: add it to GPU_PEAKS"}
+        return {
+            "flops": GPU_PEAKS[key]["fp32"],
+            "source": f"NVIDIA datasheet, {key} ({name}), dense",
+            "precisions": GPU_PEAKS[key],
+        }
     flags, mhz = _cpuinfo()
     per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
     return {
@@ -215,7 +233,6 @@ def throughput(
             )
         }
         for name, plan in plans.items():
-            speed.set_matmul_precision(device, plan.precision)
             model = speed.prepare(build_model(spec, params).to(device), plan)
             steppers[name] = speed.TrainingStep(model, task, spec.lr, plan, device)
         seconds: dict[str, list[float]] = {name: [] for name in steppers}
@@ -247,29 +264,23 @@ def throughput(
 
 
 def concurrent_steps_per_s(
-    params_file: Path, scale: str, prepared: Path, n_jobs: int, steps: int, device: str
+    params_file: Path, scale: str, prepared: Path, n_jobs: int, window_s: float, device: str
 ) -> dict:
     """Aggregate training steps/s of `n_jobs` processes training at once, one thread each
-    (as the DAG's jobs do). The workers warm up, wait at a barrier, then time `steps`."""
+    (as the DAG's jobs do). The workers warm up and wait at a barrier; from its opening
+    each trains without pause, and counts the steps it finishes inside one shared
+    wall-clock window of `window_s` seconds that opens SETTLE_S later. Every count is
+    therefore taken while all n jobs run: a fixed number of steps per worker would let
+    one that starts late run partly alone (on an H100, 20 steps of 12 ms each)."""
     with tempfile.TemporaryDirectory() as barrier:
         code = (
             "import sys; from bnpipe.bench import _worker; "
-            "_worker(*sys.argv[1:4], int(sys.argv[4]), sys.argv[5], sys.argv[6], int(sys.argv[7]))"
+            "_worker(*sys.argv[1:4], sys.argv[4], sys.argv[5], int(sys.argv[6]))"
         )
         procs = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    code,
-                    str(params_file),
-                    scale,
-                    str(prepared),
-                    str(steps),
-                    device,
-                    barrier,
-                    str(i),
-                ],
+                [sys.executable, "-c", code, str(params_file), scale, str(prepared), device]
+                + [barrier, str(i)],
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -282,16 +293,22 @@ def concurrent_steps_per_s(
                     p.kill()
                 raise RuntimeError(f"bench: a worker of {n_jobs} concurrent jobs failed")
             time.sleep(0.05)
-        (Path(barrier) / "go").touch()
-        rates = [
-            json.loads(p.communicate()[0].strip().splitlines()[-1])["steps_per_s"] for p in procs
-        ]
-    return {"jobs": n_jobs, "steps_per_s": sum(rates), "per_job": rates}
+        opens = time.time() + SETTLE_S
+        go = Path(barrier) / "go"
+        (Path(barrier) / "go.tmp").write_text(f"{opens} {opens + window_s}")
+        Path(barrier, "go.tmp").replace(go)  # whole, or not there
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    rates = [r["steps_per_s"] for r in results]
+    return {
+        "jobs": n_jobs,
+        "steps_per_s": sum(rates),
+        "per_job": rates,
+        "window_s": window_s,
+        "steps_in_window": [r["steps"] for r in results],
+    }
 
 
-def _worker(
-    params_file: str, scale: str, prepared: str, steps: int, device: str, barrier: str, i: int
-) -> None:
+def _worker(params_file: str, scale: str, prepared: str, device: str, barrier: str, i: int):
     from bnpipe.cli import load_scale, set_up_cpu
 
     set_up_cpu(1)  # as a DAG job
@@ -305,10 +322,21 @@ def _worker(
     for t in range(WARMUP):
         step(t)
     (Path(barrier) / f"ready-{i}").touch()
-    while not (Path(barrier) / "go").exists():
+    go = Path(barrier) / "go"
+    while not go.exists():
         time.sleep(0.01)
-    seconds = _timed(step, WARMUP, steps, device)
-    print(json.dumps({"steps_per_s": 1 / seconds}))
+    opens, closes = map(float, go.read_text().split())
+    t = WARMUP
+    while time.time() < opens:  # already training when the window opens
+        step(t)
+        t += 1
+    _sync(device)
+    begin, first = time.time(), t
+    while t == first or time.time() < closes:  # at least one step, however slow
+        step(t)
+        t += 1
+    _sync(device)  # the steps queued on a GPU count once they are done
+    print(json.dumps({"steps_per_s": (t - first) / (time.time() - begin), "steps": t - first}))
 
 
 def bench_task(params: Params, prepared: Path, device: str):
@@ -357,7 +385,7 @@ def achieved_flops_per_s(params: Params, prepared: Path, device: str, steps: int
     spec = RunSpec("vgg", "batchnorm", 0.1, 0)
     model = speed.prepare(build_model(spec, params).to(device), plan)
     step = speed.TrainingStep(model, bench_task(params, prepared, device), spec.lr, plan, device)
-    return step_cost(params, "batchnorm")["flops"] / _timed(step, 0, steps, device, warmup=1)
+    return step_cost(params, "batchnorm")["flops"] / _timed(step, 0, steps, device)
 
 
 def projection(
@@ -409,6 +437,7 @@ def run_bench(
     repeats: int = 3,
     variants: tuple[str, ...] = ("standard", "batchnorm", "noisy_batchnorm"),
     jobs: tuple[int, ...] = (1, 2, 4),
+    window_s: float = 5.0,
     compile_too: bool = False,
     projection_steps: int = 3,
     progress: Callable[[str], None] = print,
@@ -431,15 +460,19 @@ def run_bench(
         flops = step_cost(params, variant)["flops"]
         for row in rows:
             if row["variant"] == variant:
+                # a mode's peak is its precision's where the datasheet gives one (a GPU)
+                mode = row["plan"]["precision"] if row["plan"] else "fp32"
+                row["peak_precision"] = mode if mode in peak.get("precisions", {}) else "fp32"
+                mode_peak = peak.get("precisions", {}).get(mode, peak["flops"])
                 row["flops_per_step"] = flops
-                row["fraction_of_peak"] = flops / (row["ms_per_step"] / 1e3) / peak["flops"]
+                row["fraction_of_peak"] = flops / (row["ms_per_step"] / 1e3) / mode_peak
     progress("probe suite per snapshot")
     with tempfile.TemporaryDirectory() as workdir:
         probes = [probe_steps(params, prepared, device, v, Path(workdir)) for v in ("batchnorm",)]
     suite = next(r for r in probes[0]["rows"] if r["probe"] == "all" and r["method"] == "pipeline")
     progress(f"concurrent jobs: {', '.join(map(str, jobs))}")
     concurrent = [
-        concurrent_steps_per_s(params_file, scale, prepared, n, steps, device) for n in jobs
+        concurrent_steps_per_s(params_file, scale, prepared, n, window_s, device) for n in jobs
     ]
     single = concurrent[0]["steps_per_s"] if jobs and jobs[0] == 1 else None
     run_equiv = (

@@ -6,9 +6,10 @@ Three switches (params `speed`), each measured by `make bench` (README "Speed"):
                  operation agrees with the NCHW one to fp32 round-off, not bit for bit
                  (BatchNorm's output within about 1e-6, relative). `auto` turns it on
                  where it was measured faster: the CPU (VGG width 0.125, batch 128, one
-                 thread: BN 1.5x, standard 1.2x); off on CUDA until measured there.
-  compile        torch.compile of the forward pass and loss. Off by default: on a CPU
-                 its compile time (about a minute) buys nothing at 3,000 steps.
+                 thread: BN 1.3-1.4x, standard 1.2-1.4x); off on CUDA, where it was
+                 measured slower (H100, width 1.0, fp32: 0.86-0.90x).
+  compile        torch.compile of the forward pass and loss. Off by default: no faster
+                 on a CPU at 3,000 steps, and slower on an H100 in fp32 (0.89-0.93x).
   precision      fp32: full fp32 everywhere, TF32 off on CUDA too (PyTorch lets cuDNN
                  convolutions use TF32 unless told not to) | tf32: CUDA matmuls and
                  convolutions in TF32 | bf16: autocast to bfloat16. Neither of the last
@@ -100,9 +101,11 @@ def nchw_state(model: nn.Module) -> dict[str, torch.Tensor]:
 class TrainingStep:
     """bnpipe's training step t: step t's batch and noise, forward and loss in the plan's
     precision, backward, plain SGD at `lr`. Returns (loss, accuracy) on the device, so
-    the caller syncs only when it logs. train_run and the benchmark call this same code."""
+    the caller syncs only when it logs. train_run and the benchmark call this same code.
+    Building one sets the process's CUDA matmul precision to the plan's."""
 
     def __init__(self, model: nn.Module, task, lr: float, plan: StepPlan, device: str):
+        set_matmul_precision(device, plan.precision)  # else cuDNN's default: TF32 convolutions
         self.model, self.task = model, task
         self.noise = noise_layers(model)  # found once: set_step runs every step
         self.optimizer = torch.optim.SGD(model.parameters(), lr=lr)  # no momentum, no decay

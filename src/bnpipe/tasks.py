@@ -46,7 +46,9 @@ class CifarTask:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.data.batch(
-            train_batch_indices(self.data.n_train, self.batch_size, self.seed, step)
+            train_batch_indices(
+                self.data.n_train, self.batch_size, self.seed, step, self.data.device
+            )
         )
 
     def probe_batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:

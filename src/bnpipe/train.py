@@ -105,7 +105,6 @@ def _train(
     t_start = time.perf_counter()
     task = make_task(spec, params, prepared, device)
     plan = speed.resolve(params.speed, device, spec.model)
-    speed.set_matmul_precision(device, plan.precision)
     model = speed.prepare(build_model(spec, params).to(device), plan)
     train_step = speed.TrainingStep(model, task, spec.lr, plan, device)
     settings = params.training(spec.model)

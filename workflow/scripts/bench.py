@@ -26,6 +26,7 @@ p.add_argument("--out", type=Path, default=Path("reports/bench.json"))
 p.add_argument("--steps", type=int, default=20, help="timed steps per block")
 p.add_argument("--repeats", type=int, default=5, help="interleaved blocks per mode")
 p.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4], help="concurrent jobs")
+p.add_argument("--window", type=float, default=5.0, help="seconds timed with all jobs running")
 p.add_argument("--variants", nargs="+", default=["standard", "batchnorm", "noisy_batchnorm"])
 p.add_argument("--compile", action="store_true", help="also time torch.compile (slow start)")
 p.add_argument("--projection-steps", type=int, default=3)
@@ -46,6 +47,7 @@ with tempfile.TemporaryDirectory() as tmp, lease_device() as lease:
         repeats=args.repeats,
         variants=tuple(args.variants),
         jobs=tuple(args.jobs),
+        window_s=args.window,
         compile_too=args.compile,
         projection_steps=args.projection_steps,
     )

@@ -25,18 +25,25 @@ def generator(seed: int, step: int, purpose: str) -> torch.Generator:
 
 
 @functools.lru_cache(maxsize=4)
-def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    return torch.randperm(n, generator=generator(seed, epoch, "shuffle"))
+def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    """The epoch's permutation (n,), copied to `device` once per epoch. A per-step copy
+    from host memory would wait for the device's queued work, so each CUDA step would
+    start only when the last had finished (measured on an H100: 3% of a VGG step)."""
+    return torch.randperm(n, generator=generator(seed, epoch, "shuffle")).to(device)
 
 
-def train_batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
-    """Indices (batch_size,) of step `step`: epochs are fresh permutations of the n
-    examples, cut into n // batch_size batches (the remainder of an epoch is dropped)."""
+def train_batch_indices(
+    n: int, batch_size: int, seed: int, step: int, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """Indices (batch_size,) of step `step`, on `device`: epochs are fresh permutations
+    of the n examples, cut into n // batch_size batches (the remainder of an epoch is
+    dropped)."""
     per_epoch = n // batch_size
     if per_epoch == 0:
         raise ValueError(f"batch size {batch_size} exceeds the {n} training examples")
     epoch, k = divmod(step, per_epoch)
-    return _epoch_order(n, seed, epoch)[k * batch_size : (k + 1) * batch_size]
+    order = _epoch_order(n, seed, epoch, torch.device(device))
+    return order[k * batch_size : (k + 1) * batch_size]
 
 
 def probe_indices(n: int, size: int, seed: int) -> torch.Tensor:
@@ -87,6 +94,10 @@ class DeviceData:
     @property
     def n_train(self) -> int:
         return len(self.y_train)
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_train.device
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float() / 255 - self.mean) / self.std

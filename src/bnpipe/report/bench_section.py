@@ -32,8 +32,15 @@ def _intro(b: dict) -> str:
         f"{b['vgg_width']:g}, batch {b['batch_size']}. Each mode ran {b['repeats']} "
         f"interleaved blocks of {b['steps_per_block']} steps in one process; a ratio is "
         "taken within each block, then the median. Peak: "
-        f"{b['peak']['flops'] / 1e9:,.0f} GFLOP/s fp32 ({html.escape(b['peak']['source'])}).</p>"
+        f"{b['peak']['flops'] / 1e9:,.0f} GFLOP/s fp32 ({html.escape(b['peak']['source'])})"
+        f"{_other_peaks(b['peak'])}.</p>"
     )
+
+
+def _other_peaks(peak: dict) -> str:
+    """The other precisions' peaks, where the datasheet gives them (a GPU)."""
+    others = {k: v for k, v in peak.get("precisions", {}).items() if k != "fp32"}
+    return "".join(f", {k} {v / 1e9:,.0f} GFLOP/s" for k, v in others.items())
 
 
 def _steps(b: dict) -> str:
@@ -44,12 +51,13 @@ def _steps(b: dict) -> str:
             f"{r['ms_per_step']:.1f}",
             f"{r['images_per_s']:,.0f}",
             f"{r['ratio_to_plain']:.2f}x",
-            f"{100 * r['fraction_of_peak']:.1f}%",
+            f"{100 * r['fraction_of_peak']:.1f}% {r.get('peak_precision', 'fp32')}",
         )
         for r in b["training_step"]
     ]
     return "<h3>Training step</h3>" + _table(
-        ("variant", "mode", "ms / step", "images / s", "vs plain loop", "of peak"), rows
+        ("variant", "mode", "ms / step", "images / s", "vs plain loop", "of the mode's peak"),
+        rows,
     )
 
 
