@@ -92,12 +92,12 @@ def test_bf16_autocast_runs_the_forward_pass_in_bf16_and_the_loss_in_fp32():
     assert output.dtype == torch.bfloat16 and loss.dtype == torch.float32
 
 
-def test_building_a_training_step_sets_its_plans_cuda_precision():
+def test_building_a_training_step_applies_its_plans_cuda_settings():
     """cuDNN runs fp32 convolutions in TF32 unless told not to: every process that trains
     (a run, each concurrent-jobs worker of the benchmark) must set the plan's precision.
     The flags are plain settings, so this runs without a GPU."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = cudnn.allow_tf32, matmul.allow_tf32
+    saved = cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark
     task = SimpleNamespace(loss=F.mse_loss)
     try:
         cudnn.allow_tf32 = True  # PyTorch's default
@@ -105,6 +105,9 @@ def test_building_a_training_step_sets_its_plans_cuda_precision():
         assert (cudnn.allow_tf32, matmul.allow_tf32) == (False, False)
         tf32 = speed.StepPlan(precision="tf32")
         speed.TrainingStep(torch.nn.Linear(2, 2), task, 0.1, tf32, "cuda")
-        assert (cudnn.allow_tf32, matmul.allow_tf32) == (True, True)
+        assert (cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark) == (True, True, False)
+        autotuned = speed.StepPlan(autotune=True)
+        speed.TrainingStep(torch.nn.Linear(2, 2), task, 0.1, autotuned, "cuda")
+        assert (cudnn.allow_tf32, cudnn.benchmark) == (False, True)
     finally:
-        cudnn.allow_tf32, matmul.allow_tf32 = saved
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = saved

@@ -204,6 +204,7 @@ def modes(params: Params, device: str, compile_too: bool) -> dict[str, speed.Ste
     }
     if on_cuda:
         plans["bnpipe tf32"] = speed.StepPlan(precision="tf32")
+        plans["bnpipe cuDNN autotune"] = speed.StepPlan(autotune=True)
     if compile_too:
         plans["bnpipe compile"] = speed.StepPlan(compile=True)
         plans["bnpipe channels_last + compile"] = speed.StepPlan(channels_last=True, compile=True)
@@ -238,8 +239,7 @@ def throughput(
         seconds: dict[str, list[float]] = {name: [] for name in steppers}
         for r in range(repeats):
             for name, step in steppers.items():
-                precision = plans[name].precision if name in plans else "fp32"
-                speed.set_matmul_precision(device, precision)
+                speed.apply_backend(device, plans.get(name, speed.StepPlan()))
                 seconds[name].append(_timed(step, r * (steps + WARMUP), steps, device))
         plain = seconds["plain loop"]
         for name, times in seconds.items():
@@ -256,7 +256,7 @@ def throughput(
                     "ratios": [p / t for p, t in zip(plain, times, strict=True)],
                 }
             )
-        speed.set_matmul_precision(device, "fp32")
+        speed.apply_backend(device, speed.StepPlan())
     return rows
 
 

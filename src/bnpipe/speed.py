@@ -15,7 +15,8 @@ Three switches (params `speed`), each measured by `make bench` (README "Speed"):
                  convolutions in TF32 | bf16: autocast to bfloat16. Neither of the last
                  two is round-off, so both are opt-in and the report says when a run used one.
 
-Only VGG uses them; the DLN (a 10x10 regression whose loss is ~1e4 at lr 1e-7) always
+`make bench` on CUDA also times cuDNN autotuning (`StepPlan.autotune`), which has no
+params key yet: it has not been measured on a GPU. Only VGG uses the switches; the DLN (a 10x10 regression whose loss is ~1e4 at lr 1e-7) always
 runs plain fp32. Probes use training's memory layout but always fp32 and eager
 (`probe_plan`); snapshots and checkpoints are saved in NCHW whatever the layout.
 """
@@ -40,6 +41,10 @@ class StepPlan:
     channels_last: bool = False
     compile: bool = False
     precision: str = "fp32"
+    # cuDNN times each convolution's algorithms and keeps the fastest (CUDA only; exact
+    # fp32 either way). `make bench` measures it; no params key until it is measured
+    # faster (the H100's fp32 step spends about a third in one slow backward kernel).
+    autotune: bool = False
 
     @property
     def exact(self) -> bool:
@@ -76,6 +81,13 @@ def set_matmul_precision(device: str, precision: str = "fp32") -> None:
         torch.backends.cudnn.allow_tf32 = allow
 
 
+def apply_backend(device: str, plan: StepPlan) -> None:
+    """The plan's process-wide CUDA settings: matmul precision and cuDNN autotuning."""
+    set_matmul_precision(device, plan.precision)
+    if str(device).startswith("cuda"):
+        torch.backends.cudnn.benchmark = plan.autotune
+
+
 def prepare(model: nn.Module, plan: StepPlan) -> nn.Module:
     """Put the model in the plan's memory layout; with channels_last every input is
     converted on entry (a forward pre-hook), so the task's batches need not know."""
@@ -102,10 +114,10 @@ class TrainingStep:
     """bnpipe's training step t: step t's batch and noise, forward and loss in the plan's
     precision, backward, plain SGD at `lr`. Returns (loss, accuracy) on the device, so
     the caller syncs only when it logs. train_run and the benchmark call this same code.
-    Building one sets the process's CUDA matmul precision to the plan's."""
+    Building one applies the plan's process-wide CUDA settings (`apply_backend`)."""
 
     def __init__(self, model: nn.Module, task, lr: float, plan: StepPlan, device: str):
-        set_matmul_precision(device, plan.precision)  # else cuDNN's default: TF32 convolutions
+        apply_backend(device, plan)  # else cuDNN's default: TF32 convolutions
         self.model, self.task = model, task
         self.noise = noise_layers(model)  # found once: set_step runs every step
         self.optimizer = torch.optim.SGD(model.parameters(), lr=lr)  # no momentum, no decay
