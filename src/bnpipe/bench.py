@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from bnpipe import speed
+from bnpipe.files import write_text
 from bnpipe.host_memory import keep_freed_memory
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
@@ -294,9 +295,7 @@ def concurrent_steps_per_s(
                 raise RuntimeError(f"bench: a worker of {n_jobs} concurrent jobs failed")
             time.sleep(0.05)
         opens = time.time() + SETTLE_S
-        go = Path(barrier) / "go"
-        (Path(barrier) / "go.tmp").write_text(f"{opens} {opens + window_s}")
-        Path(barrier, "go.tmp").replace(go)  # whole, or not there
+        write_text(Path(barrier) / "go", f"{opens} {opens + window_s}")  # atomic: whole or absent
         results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
     rates = [r["steps_per_s"] for r in results]
     return {
@@ -462,10 +461,11 @@ def run_bench(
             if row["variant"] == variant:
                 # a mode's peak is its precision's where the datasheet gives one (a GPU)
                 mode = row["plan"]["precision"] if row["plan"] else "fp32"
-                row["peak_precision"] = mode if mode in peak.get("precisions", {}) else "fp32"
-                mode_peak = peak.get("precisions", {}).get(mode, peak["flops"])
+                peaks = peak.get("precisions", {"fp32": peak["flops"]})
+                row["peak_precision"] = mode if mode in peaks else "fp32"
                 row["flops_per_step"] = flops
-                row["fraction_of_peak"] = flops / (row["ms_per_step"] / 1e3) / mode_peak
+                seconds = row["ms_per_step"] / 1e3
+                row["fraction_of_peak"] = flops / seconds / peaks[row["peak_precision"]]
     progress("probe suite per snapshot")
     with tempfile.TemporaryDirectory() as workdir:
         probes = [probe_steps(params, prepared, device, v, Path(workdir)) for v in ("batchnorm",)]

@@ -16,9 +16,10 @@ Three switches (params `speed`), each measured by `make bench` (README "Speed"):
                  two is round-off, so both are opt-in and the report says when a run used one.
 
 `make bench` on CUDA also times cuDNN autotuning (`StepPlan.autotune`), which has no
-params key yet: it has not been measured on a GPU. Only VGG uses the switches; the DLN (a 10x10 regression whose loss is ~1e4 at lr 1e-7) always
-runs plain fp32. Probes use training's memory layout but always fp32 and eager
-(`probe_plan`); snapshots and checkpoints are saved in NCHW whatever the layout.
+params key yet: it has not been measured on a GPU. Only VGG uses the switches; the DLN
+(a 10x10 regression whose loss is ~1e4 at lr 1e-7) always runs plain fp32. Probes use
+training's memory layout but always fp32 and eager (`probe_plan`); snapshots and
+checkpoints are saved in NCHW whatever the layout.
 """
 
 from __future__ import annotations
@@ -72,19 +73,14 @@ def probe_plan(training: StepPlan) -> StepPlan:
     return StepPlan(channels_last=training.channels_last)
 
 
-def set_matmul_precision(device: str, precision: str = "fp32") -> None:
-    """Full fp32 unless `precision` is tf32: PyTorch's cuDNN default would use TF32 for
-    convolutions. Call before the first CUDA kernel; probes call it with fp32."""
+def apply_backend(device: str, plan: StepPlan) -> None:
+    """The plan's process-wide CUDA settings: full fp32 unless its precision is tf32
+    (PyTorch's cuDNN default would use TF32 for convolutions), and cuDNN autotuning.
+    Building a TrainingStep applies them; probes apply their fp32 plan."""
     if str(device).startswith("cuda"):
-        allow = precision == "tf32"
+        allow = plan.precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = allow
         torch.backends.cudnn.allow_tf32 = allow
-
-
-def apply_backend(device: str, plan: StepPlan) -> None:
-    """The plan's process-wide CUDA settings: matmul precision and cuDNN autotuning."""
-    set_matmul_precision(device, plan.precision)
-    if str(device).startswith("cuda"):
         torch.backends.cudnn.benchmark = plan.autotune
 
 

@@ -44,7 +44,7 @@ class SnapshotProber:
         # Training's memory layout (so a replayed step equals training's to the bit), but
         # always fp32 and eager, whatever precision training used.
         self.plan = speed.probe_plan(speed.resolve(params.speed, device, spec.model))
-        speed.set_matmul_precision(device, self.plan.precision)
+        speed.apply_backend(device, self.plan)
         self.model = speed.prepare(build_model(spec, params).to(device), self.plan)
         self.noise = noise_layers(self.model)
 
