@@ -11,6 +11,7 @@ from conftest import ROOT, raw_params
 
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.models.dln import DLN
+from bnpipe.models.state import frozen_stats, preserved_state
 from bnpipe.params import RunSpec, SharpnessParams, load_params
 from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.curvature import SharpnessProbe, lanczos_top
@@ -24,8 +25,7 @@ from bnpipe.probes.ics import (
 )
 from bnpipe.probes.landscape import LandscapeProbe, along, random_direction
 from bnpipe.probes.registry import make_probes
-from bnpipe.probes.replay import StepReplay, flat, frozen_stats, gaussian_like
-from bnpipe.probes.state import preserved_state
+from bnpipe.probes.replay import StepReplay, flat, gaussian_like
 from bnpipe.probes.theory import theorem41_sides
 
 

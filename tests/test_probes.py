@@ -69,7 +69,8 @@ def test_lag_shift_compares_the_next_layers_input_alike_with_and_without_bn():
     """A BN network whose next-layer inputs equal a plain network's, at t and after an
     equivalent change, gets the same shift: the measure sees what the next layer sees,
     not BN's own output (whose batch moments are beta and ~gamma^2 by construction)."""
-    from bnpipe.probes.activations import capture, lag_shifts, unit_moments
+    from bnpipe.models.sites import capture, unit_moments
+    from bnpipe.probes.activations import lag_shifts
 
     stack = [4, "M", 4, "M", "M", "M", "M"]  # five pools: 32x32 -> 1x1
     plain = VGG(stack, 1.0, "standard", seed=0)
@@ -117,7 +118,7 @@ def test_lag_shift_compares_the_next_layers_input_alike_with_and_without_bn():
     [((64, 8, 16, 16), False), ((64, 8, 16, 16), True), ((1000, 10), False)],  # VGG, DLN
 )
 def test_unit_moments_equal_an_fp64_two_pass_computation(shape, channels_last):
-    from bnpipe.probes.activations import unit_moments
+    from bnpipe.models.sites import unit_moments
 
     gen = torch.Generator().manual_seed(0)
     output = (torch.randn(shape, generator=gen) * 3 + 40).relu()  # far from 0: cancellation

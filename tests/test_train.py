@@ -13,7 +13,7 @@ from conftest import make_imagefolder_archive, raw_params
 from bnpipe import speed
 from bnpipe.data.batches import DeviceData, train_batch_indices
 from bnpipe.data.prepare import load_prepared, prepare_cifar10
-from bnpipe.layout import snapshot_path
+from bnpipe.layout import LAG_RECORD, snapshot_path
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params
 from bnpipe.schedule import snapshot_steps
@@ -50,9 +50,14 @@ def _snaps(root, name):
 
 
 def _saved(root, name, record):
-    """Every tensor file a run wrote: its final state and its snapshots."""
+    """Every tensor file a run wrote: its final state, its recorded lag moments and its
+    snapshots."""
     steps = record["snapshot_steps"]
-    return [root / name / "final.pt", *(snapshot_path(_snaps(root, name), s) for s in steps)]
+    return [
+        root / name / "final.pt",
+        root / name / LAG_RECORD,
+        *(snapshot_path(_snaps(root, name), s) for s in steps),
+    ]
 
 
 def test_outputs_follow_the_schedule(setup):
@@ -170,9 +175,9 @@ def test_the_lag_shift_replay_is_training_itself(setup):
     """The activation probe's lag replay from snapshot t reaches, step for step, the
     parameters training reached (noisy BN: batches and noise from the counters)."""
     from bnpipe.models import noise_layers, set_step
+    from bnpipe.models.state import frozen_stats
     from bnpipe.probes.activations import replay_sgd
     from bnpipe.probes.context import SnapshotContext
-    from bnpipe.probes.replay import frozen_stats
     from bnpipe.tasks import make_task
 
     root, params = setup
@@ -191,13 +196,86 @@ def test_the_lag_shift_replay_is_training_itself(setup):
         torch.testing.assert_close(p.detach(), final[name], rtol=0, atol=0, msg=name)
 
 
+@pytest.mark.parametrize("variant", ["noisy_batchnorm", "l1"])
+def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, variant):
+    """What training records at t + lag (bnpipe.lag_record) equals what the activation
+    probe gets by replaying the lag steps from snapshot t; the last snapshot, whose
+    t + lag lies past the end of training, has no entry."""
+    from bnpipe.lag_record import lag_moments
+    from bnpipe.models import noise_layers, set_step
+    from bnpipe.models.state import frozen_stats, preserved_state
+    from bnpipe.probes.activations import replay_sgd
+    from bnpipe.probes.context import SnapshotContext
+    from bnpipe.tasks import make_task
+
+    root, params = setup
+    spec = RunSpec("vgg", variant, 0.1, 0)
+    record = _run(setup, f"lag-record-{variant}", spec=spec)
+    lag, T = params.probe.activations.lag, params.train.steps
+    recorded = torch.load(root / f"lag-record-{variant}" / LAG_RECORD)
+    assert recorded["lag"] == lag > 0
+    assert sorted(recorded["moments"]) == [t for t in record["snapshot_steps"] if t + lag <= T]
+    assert record["timing"]["lag_record_s"] > 0
+    task = make_task(spec, params, root / "prepared.npz", "cpu")
+    x, y = task.probe_batch(params.probe.batch_size)
+    for t, later in recorded["moments"].items():
+        model = _probe_model(spec, params)
+        model.load_state_dict(torch.load(snapshot_path(_snaps(root, f"lag-record-{variant}"), t)))
+        set_step(noise_layers(model), t)
+        with frozen_stats(model), preserved_state(model):
+            replay_sgd(SnapshotContext(spec, params, t, model, x, y, task), lag)
+            replayed = lag_moments(model, x)
+        assert replayed.keys() == later.keys() == {"block", "layer"}
+        for site, by_layer in replayed.items():
+            assert by_layer.keys() == later[site].keys()
+            for k, moments in by_layer.items():
+                assert moments.dtype == torch.float64 and moments.shape[0] == 2
+                assert torch.equal(moments, later[site][k]), (t, site, k)
+
+
+def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, monkeypatch, capsys):
+    """The activation probe replays only where training recorded nothing (the last
+    snapshot), and its rows equal the all-replay rows exactly; a lag changed since
+    training makes the record unusable, and the probe says so and replays."""
+    import bnpipe.probes.activations as activations
+    from bnpipe.probes.registry import make_probes
+    from bnpipe.probes.runner import SnapshotProber
+
+    root, params = setup
+    spec, name = RunSpec("vgg", "noisy_batchnorm", 0.1, 0), "lag-record-noisy_batchnorm"
+    if not (root / name / "run.json").exists():
+        _run(setup, name, spec=spec)
+    record = json.loads((root / name / "run.json").read_text())
+    raw = raw_params("smoke")
+    raw["probe"]["run"] = ["activations"]
+    only = load_params(raw)
+    folders = (root / "prepared.npz", root / name, _snaps(root, name), "cpu")
+    replays = []
+    real_replay = activations.replay_sgd
+    monkeypatch.setattr(
+        activations, "replay_sgd", lambda ctx, n: replays.append(ctx.step) or real_replay(ctx, n)
+    )
+    rows = {}
+    for use_record in (True, False):
+        prober = SnapshotProber(spec, only, *folders, lag_record=use_record)
+        rows[use_record] = [
+            list(prober.measure(step, make_probes(only)))[0][1] for step in prober.snapshot_steps()
+        ]
+    steps, last = record["snapshot_steps"], params.train.steps
+    assert replays == [last, *steps]  # with the record: the last snapshot only
+    assert rows[True] == rows[False]
+    raw["scales"]["smoke"]["probe"]["activations"]["lag"] = 3
+    assert SnapshotProber(spec, load_params(raw), *folders).lag_record == {}
+    assert "recorded at lag 2" in capsys.readouterr().err
+
+
 def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
     """At the final state, noisy BN with its noise off is plain BN with the same weights:
     the re-estimated statistics and the test accuracy must be the same for both."""
     from bnpipe.models import noise_layers, set_step
+    from bnpipe.models.state import frozen_stats
     from bnpipe.probes.clean_stats import CleanStatsProbe, batchnorm_layers
     from bnpipe.probes.context import SnapshotContext
-    from bnpipe.probes.replay import frozen_stats
     from bnpipe.tasks import make_task
 
     root, params = setup

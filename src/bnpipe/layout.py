@@ -3,7 +3,8 @@ here. Each scale has its own tree, so running one scale never overwrites another
 
   data/raw/cifar10.tar.gz                 the downloaded archive (shared: it is the data)
   data/prepared/<scale>/{cifar10,dln}.npz the arrays a scale trains on (+ a .json record)
-  results/<scale>/runs/<id>/              history.csv, final.pt, run.json (= complete)
+  results/<scale>/runs/<id>/              history.csv, final.pt, lag_moments.pt,
+                                          run.json (= complete)
   results/<scale>/snapshots/<id>/         step{t:06d}.pt, the probes' only input
   results/<scale>/probes/<id>.csv         the run's probe table
   results/<scale>/{runs,curves,...}.csv   analyze's tables, metrics.json, plots/
@@ -29,6 +30,7 @@ from bnpipe.params import Params
 ARCHIVE = "data/raw/cifar10.tar.gz"
 SAMPLE = "data/sample/cifar10-sample.tar.gz"
 BENCH = "reports/bench.json"
+LAG_RECORD = "lag_moments.pt"  # in a run folder: bnpipe.lag_record
 KEEP_SNAPSHOTS_UP_TO = 10e9  # bytes: `auto` keeps a scale's snapshots below this total
 ANALYSIS_TABLES = (  # analyze's CSV outputs, under results/<scale>/
     "runs",

@@ -35,9 +35,15 @@ STEP_CODE: dict[str, tuple[str, ...]] = {
         "src/bnpipe/models",
         "src/bnpipe/variants.py",
         "src/bnpipe/data/batches.py",
+        "src/bnpipe/lag_record.py",
         "workflow/scripts/train.py",
     ),
-    "probe": ("src/bnpipe/probes", "src/bnpipe/speed.py", "workflow/scripts/probe.py"),
+    "probe": (
+        "src/bnpipe/probes",
+        "src/bnpipe/lag_record.py",
+        "src/bnpipe/speed.py",
+        "workflow/scripts/probe.py",
+    ),
     "analyze": (
         "src/bnpipe/analyze.py",
         "src/bnpipe/quantities.py",

@@ -6,6 +6,8 @@ Outputs (paths: bnpipe.layout) under `out` (results/runs/<id>/):
                  (eval mode, running statistics), evaluated on the parameters after t updates
                  (the DLN has no accuracy or test set: those columns stay empty)
   final.pt       the final state_dict (after the last completed update)
+  lag_moments.pt the probe batch's moments at step t + lag of each snapshot t, for the
+                 activation probe's lag shift (bnpipe.lag_record)
   run.json       status (completed | diverged), final accuracies, timing, provenance;
                  written last, so its presence means the run is complete
 and under `snapshots` (results/snapshots/<id>/): step{t:06d}.pt, the state_dict before
@@ -34,7 +36,8 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import save_torch, sha256_of, write_csv, write_json
-from bnpipe.layout import snapshot_path, snapshot_steps_in
+from bnpipe.lag_record import LagRecorder, training_lag
+from bnpipe.layout import LAG_RECORD, snapshot_path, snapshot_steps_in
 from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
@@ -110,6 +113,8 @@ def _train(
     settings = params.training(spec.model)
     T = settings.steps
     schedule = set(snapshot_steps(T, settings.snapshots, settings.log_share))
+    probe_x, _ = task.probe_batch(params.probe.batch_size)
+    lag_recorder = LagRecorder(model, probe_x, training_lag(params), sorted(schedule))
     sections = params.run_sections(spec)
     fingerprint = {
         "run": spec.id,
@@ -121,6 +126,7 @@ def _train(
     if state:
         model.load_state_dict(state["model"])
     start = state["step"] if state else 0
+    lag_recorder.restore(state.get("lag_record") if state else None, start)
     steps_log: list[dict] = state["steps_log"] if state else []
     evals_log: list[dict] = state["evals_log"] if state else []
     diverged: dict | None = None
@@ -168,6 +174,7 @@ def _train(
                     "model": speed.nchw_state(model),
                     "steps_log": steps_log,
                     "evals_log": evals_log,
+                    "lag_record": lag_recorder.state(),
                 },
             )
         if is_snapshot:
@@ -176,6 +183,7 @@ def _train(
             t_eval = time.perf_counter()
             evals_log.append({"step": t, **_evaluate(model, task)})
             eval_s += time.perf_counter() - t_eval
+        lag_recorder.at(t)
         if t == T:
             break
         pending.append((t, *train_step(t)))
@@ -211,6 +219,7 @@ def _train(
         "timing": {
             "wall_s": wall,
             "eval_s": eval_s,
+            "lag_record_s": lag_recorder.seconds,
             "steps_this_session": max(0, len(steps_log) - start),
             "resumed_from_step": start,
         },
@@ -234,6 +243,7 @@ def _train(
     write_csv(out / "history.csv", history)
     record["sha256"] = {  # checked when read back (files.load_torch)
         "final.pt": save_torch(out / "final.pt", speed.nchw_state(model)),
+        LAG_RECORD: save_torch(out / LAG_RECORD, lag_recorder.state()),
         "snapshots": {
             str(step): sha256_of(snapshot_path(snapshots, step))
             for step in record["snapshot_steps"]

@@ -11,6 +11,7 @@ rule train:
         record=f"{RUN_DIR}/run.json",
         history=f"{RUN_DIR}/history.csv",
         final=f"{RUN_DIR}/final.pt",
+        lag_moments=f"{RUN_DIR}/{layout.LAG_RECORD}",
         snapshots=(
             directory(SNAPSHOTS) if KEEP_SNAPSHOTS else temp(directory(SNAPSHOTS))
         ),
@@ -35,6 +36,7 @@ rule probe:
     input:
         prepared=prepared_for,
         record=f"{RUN_DIR}/run.json",
+        lag_moments=f"{RUN_DIR}/{layout.LAG_RECORD}",
         snapshots=SNAPSHOTS,
     output:
         PROBES,

@@ -32,6 +32,10 @@ with lease_device() as lease:
         f"{args.run} on {lease.device}, {args.threads} thread(s): one training step = "
         f"{table.attrs['train_step_s'] * 1e3:.1f} ms"
     )
+print(
+    f"lag shift: {table.attrs['lag_recorded']} of {table.attrs['snapshots']} snapshots "
+    "recorded by training (the others replay the lag steps)"
+)
 wide = table.pivot(index="probe", columns="method", values="train_steps")
 print(wide.round(1).to_markdown())
 products = table.attrs["products"]  # snapshot step -> {products, converged}

@@ -13,9 +13,11 @@ first:
 These follow the snapshot schedule, whose gaps grow over training: they are drawn, never
 compared across runs.
 
-Lag shift (claims 2 and 3). Training is replayed from snapshot t for `lag` real SGD
-steps (the same batches and noise as training, from the counters), and every unit's
-moments on the probe batch at t and t + lag are compared, scale-free:
+Lag shift (claims 2 and 3). Every unit's moments on the probe batch at snapshot t and
+`lag` real SGD steps later are compared, scale-free. Training records the later moments
+as it passes t + lag (bnpipe.lag_record); where it has not (the last snapshot, a lag
+changed since training), training is replayed from snapshot t for `lag` steps (the same
+batches and noise, from the counters), which gives the same bits on a CPU:
   lag_shift = W2(N(mu_t, var_t), N(mu_t+lag, var_t+lag)) / sd_t
             = sqrt((mu' - mu)^2 + (sd' - sd)^2) / sd
   lag_shift_mean = |mu' - mu| / sd,  lag_shift_var = |var' - var| / var
@@ -32,59 +34,13 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch import nn
 
+from bnpipe.lag_record import LAG_SITES, Moments, lag_moments
 from bnpipe.models import noise_layers, set_step
-from bnpipe.models.norms import unit_dims, unit_view
+from bnpipe.models.sites import capture, unit_moments
+from bnpipe.models.state import preserved_state
 from bnpipe.params import ActivationParams
 from bnpipe.probes.context import SnapshotContext
-from bnpipe.probes.state import preserved_state
-
-LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site
-SITE_MODULE = {"block": None, "layer": "layer", "normalized": "norm"}  # site -> block attribute
-
-
-def capture(
-    model: nn.Module, x: torch.Tensor, sites: tuple[str, ...]
-) -> dict[str, dict[int, torch.Tensor]]:
-    """site -> layer k -> the output at that site of block k on `x`: one forward pass in
-    training mode, no gradient, whatever the number of sites."""
-    captured: dict[str, dict[int, torch.Tensor]] = {site: {} for site in sites}
-    handles = []
-    for k, block in enumerate(model.blocks, start=1):
-        for site in captured:
-            attribute = SITE_MODULE[site]
-            module = block if attribute is None else getattr(block, attribute)
-
-            def hook(_module, _inputs, output, k=k, site=site):
-                captured[site][k] = output.detach()  # (B, C, H, W) or (B, C)
-
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad(), preserved_state(model):
-            model.train()
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
-
-
-def unit_moments(output: torch.Tensor) -> torch.Tensor:
-    """(2, C) fp64: per unit, mean and biased variance over batch (and h, w).
-
-    Two passes in fp32 over the activations as they lie in memory: the mean, then the
-    mean square of the deviations, less the square of their mean (what rounding the mean
-    to fp32 left). Relative error ~1e-6 against fp64 (tested); 1.5-5x faster here than
-    torch.var_mean (Welford) and 5-10x faster than an fp64 copy of the activations,
-    which cost as much as the forward pass that made them."""
-    reduced = unit_dims(output)
-    count = output.numel() // output.shape[1]
-    mean = output.sum(reduced) / count  # (C,)
-    deviation = output - unit_view(output, mean)
-    var = deviation.square().sum(reduced).double() / count
-    residual = deviation.sum(reduced).double() / count
-    return torch.stack([mean.double(), var - residual**2]).cpu()
 
 
 def lag_shifts(before: torch.Tensor, after: torch.Tensor) -> dict[str, float]:
@@ -176,16 +132,16 @@ class ActivationProbe:
             self.previous[k] = moments
 
     def _lag_shifts(
-        self, ctx: SnapshotContext, now: dict[str, dict[int, torch.Tensor]], lag: int
+        self, ctx: SnapshotContext, now: Moments, lag: int
     ) -> Iterator[tuple[int, str, float]]:
         """now: site -> layer -> (2, C) moments at the snapshot."""
-        sites = tuple(LAG_SITES.values())
-        with preserved_state(ctx.model):
-            replay_sgd(ctx, lag)
-            later = capture(ctx.model, ctx.probe_x, sites)
-        set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
+        later = ctx.lag_moments
+        if later is None:  # not recorded by training: replay its steps
+            with preserved_state(ctx.model):
+                replay_sgd(ctx, lag)
+                later = lag_moments(ctx.model, ctx.probe_x)
+            set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
         for prefix, site in LAG_SITES.items():
             for k in sorted(now[site]):
-                before, after = now[site][k], unit_moments(later[site][k])
-                for metric, value in lag_shifts(before, after).items():
+                for metric, value in lag_shifts(now[site][k], later[site][k]).items():
                     yield k, f"{prefix}_{metric}", value

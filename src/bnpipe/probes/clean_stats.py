@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from bnpipe.models import noise_layers
+from bnpipe.models.state import preserved_state
 from bnpipe.probes.context import SnapshotContext
-from bnpipe.probes.state import preserved_state
 
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

@@ -29,6 +29,9 @@ class SnapshotContext:
     probe_x: torch.Tensor  # the run's fixed probe batch: (B, 3, 32, 32) normalized, or (N, 10)
     probe_y: torch.Tensor  # (B,) labels, or (N, 10) DLN targets
     task: CifarTask | DLNTask | None = None  # step t's batch and the loss (replay probes)
+    # the probe batch's moments at t + lag as training recorded them (bnpipe.lag_record):
+    # site -> layer k -> (2, C); None: the activation probe replays the lag steps
+    lag_moments: dict[str, dict[int, torch.Tensor]] | None = None
 
     @functools.cached_property
     def replay(self) -> StepReplay:

@@ -4,7 +4,10 @@ Both are timed in one process on the same device, side by side: a training step
 (forward, backward, SGD update on the step's batch) and each probe on a few snapshots of
 a finished run, once as the pipeline runs it and once in its reference form (ICS by one
 forward-backward per layer, the landscape by one per step size, each Hessian-vector
-product from scratch).
+product from scratch, the lag shift by replaying the lag steps). The pipeline's lag shift
+takes its later moments from what training recorded (bnpipe.lag_record): what training
+spent on them is timed here too, on the snapshot's state (one forward pass of the probe
+batch), and counted in the pipeline's total as `lag_record`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from bnpipe.lag_record import lag_moments, training_lag
 from bnpipe.models import set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes.curvature import SharpnessProbe
@@ -51,8 +55,9 @@ def probe_cost(
     """Rows (probe, method, seconds, train_steps): mean over `snapshots` snapshots spread
     over the run (0: every snapshot, in order, so sharpness warm-starts as the pipeline's
     does); train_steps = seconds / (median seconds of one training step).
-    attrs: train_step_s, and products: per snapshot step, the Hessian-vector products the
-    pipeline's Lanczos needed and whether it converged."""
+    attrs: train_step_s; products: per snapshot step, the Hessian-vector products the
+    pipeline's Lanczos needed and whether it converged; lag_recorded of `snapshots`: how
+    many had their lag moments recorded by training (the rest replay in both forms)."""
     prober = SnapshotProber(spec, params, prepared, run_dir, snapshot_dir, device)
     steps = prober.snapshot_steps()
     if snapshots <= 0 or snapshots >= len(steps):
@@ -69,6 +74,12 @@ def probe_cost(
         ("reference", reference_probes(params)),
     ):
         spent: dict[str, list[float]] = {p.name: [] for p in probes}
+        prober.use_lag_record = method == "pipeline"
+        if method == "pipeline" and training_lag(params):
+            spent["lag_record"] = [
+                _lag_record_seconds(prober, step) if step in prober.lag_record else 0.0
+                for step in picked
+            ]
         for step in picked:
             for name, measured, seconds in prober.measure(step, probes):
                 spent[name].append(seconds)
@@ -83,7 +94,20 @@ def probe_cost(
     table["train_steps"] = table.seconds / step_s
     table.attrs["train_step_s"] = step_s
     table.attrs["products"] = products
+    table.attrs["lag_recorded"] = sum(step in prober.lag_record for step in picked)
+    table.attrs["snapshots"] = len(picked)
     return table
+
+
+def _lag_record_seconds(prober: SnapshotProber, step: int) -> float:
+    """What training spends recording one snapshot's later moments (at t + lag; timed
+    here on the state at t, the same network and batch sizes)."""
+    prober.load(step)
+    start = time.perf_counter()
+    lag_moments(prober.model, prober.probe_x)
+    if str(prober.device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def _training_step_seconds(prober: SnapshotProber, step: int, repeats: int = 7) -> float:

@@ -7,14 +7,14 @@ Probes evaluate that loss at other parameters too (after earlier layers' update,
 line), always in training mode: batch statistics, as the optimized loss uses them.
 
 Parameters are handled functionally, as a dict name -> tensor, so the model's own
-parameters are never written; `frozen_stats` stops BN/l_p running averages from moving.
+parameters are never written; `models.state.frozen_stats` stops BN/l_p running averages
+from moving.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,28 +24,6 @@ from bnpipe.data.batches import derive_seed
 from bnpipe.probes.second_order import second_order_forms
 
 Tensors = dict[str, torch.Tensor]
-
-
-@contextlib.contextmanager
-def frozen_stats(model: nn.Module) -> Iterator[nn.Module]:
-    """Training mode with batch statistics, but no running-average updates (BN, l_p).
-
-    BatchNorm with track_running_stats=False normalizes by the batch statistics and
-    leaves its buffers alone; the l_p layers honour the same flag. This also makes the
-    forward pass free of in-place buffer writes, which vmap and jvp need.
-    """
-    tracked = [m for m in model.modules() if hasattr(m, "track_running_stats")]
-    flags = [m.track_running_stats for m in tracked]
-    was_training = model.training
-    model.train()
-    for m in tracked:
-        m.track_running_stats = False
-    try:
-        yield model
-    finally:
-        for m, flag in zip(tracked, flags, strict=True):
-            m.track_running_stats = flag
-        model.train(was_training)
 
 
 class StepReplay:

@@ -15,18 +15,20 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import load_torch, write_csv
-from bnpipe.layout import ScaleLayout, snapshot_path
+from bnpipe.lag_record import load_lag_record
+from bnpipe.layout import LAG_RECORD, ScaleLayout, snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
+from bnpipe.models.state import frozen_stats, preserved_state
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes.context import COLUMNS, Probe, SnapshotContext
 from bnpipe.probes.registry import make_probes
-from bnpipe.probes.replay import frozen_stats
-from bnpipe.probes.state import preserved_state
 from bnpipe.tasks import make_task
 
 
 class SnapshotProber:
-    """One run's task, model and probe batch, set up once; `measure` probes one snapshot."""
+    """One run's task, model and probe batch, set up once; `measure` probes one snapshot.
+    With `lag_record` the activation probe takes the lag shift's later moments from
+    what training recorded (bnpipe.lag_record) where it can; without, it replays."""
 
     def __init__(
         self,
@@ -36,8 +38,10 @@ class SnapshotProber:
         run_dir: Path,
         snapshots: Path,
         device: str,
+        lag_record: bool = True,
     ):
         self.spec, self.params, self.device = spec, params, device
+        self.use_lag_record = lag_record
         self.run_dir, self.snapshots = Path(run_dir), Path(snapshots)
         self.task = make_task(spec, params, prepared, device)
         self.probe_x, self.probe_y = self.task.probe_batch(params.probe.batch_size)
@@ -59,16 +63,29 @@ class SnapshotProber:
     def record(self) -> dict:
         return json.loads((self.run_dir / "run.json").read_text())
 
+    @functools.cached_property
+    def lag_record(self) -> dict[int, dict]:
+        """Snapshot step -> training's later moments at this probe's lag, where recorded."""
+        lag = self.params.probe.activations.lag
+        expected = self.record.get("sha256", {}).get(LAG_RECORD)
+        path = self.run_dir / LAG_RECORD
+        return load_lag_record(path, expected, self._rebuild, lag, self.probe_x)
+
+    @property
+    def _rebuild(self) -> str:
+        return (
+            f"snakemake --cores all --forcerun train {self.probe_table}"
+            f" --config scale={self.params.scale}"
+        )
+
     def load(self, step: int) -> None:
         """Put the snapshot of `step` into the model and set the noise to step t's; a
         snapshot whose bytes differ from the sha256 training recorded is refused."""
         expected = self.record.get("sha256", {}).get("snapshots", {}).get(str(step))
-        rebuild = (
-            f"snakemake --cores all --forcerun train {self.probe_table}"
-            f" --config scale={self.params.scale}"
-        )
         path = snapshot_path(self.snapshots, step)
-        state = load_torch(path, expected, rebuild, map_location=self.device, weights_only=True)
+        state = load_torch(
+            path, expected, self._rebuild, map_location=self.device, weights_only=True
+        )
         self.model.load_state_dict(state)
         set_step(self.noise, step)
 
@@ -77,8 +94,9 @@ class SnapshotProber:
     ) -> Iterator[tuple[str, list[tuple[int, str, float]], float]]:
         """Per probe, in order: (name, its rows (layer, metric, value), seconds it took)."""
         self.load(step)
+        later = self.lag_record.get(step) if self.use_lag_record else None
         ctx = SnapshotContext(
-            self.spec, self.params, step, self.model, self.probe_x, self.probe_y, self.task
+            self.spec, self.params, step, self.model, self.probe_x, self.probe_y, self.task, later
         )
         with preserved_state(self.model), frozen_stats(self.model):
             for probe in probes:

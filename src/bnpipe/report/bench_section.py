@@ -61,6 +61,9 @@ def _steps(b: dict) -> str:
     )
 
 
+METHODS = ("pipeline", "reference")  # the probe suite's two forms (probes.cost)
+
+
 def _probes(b: dict) -> str:
     parts = ["<h3>Probe suite per snapshot, in training steps</h3>"]
     for p in b["probe_cost"]:
@@ -68,11 +71,7 @@ def _probes(b: dict) -> str:
         for r in p["rows"]:
             wide.setdefault(r["probe"], {})[r["method"]] = r["train_steps"]
         rows = [
-            (
-                name,
-                f"{m.get('pipeline', float('nan')):.1f}",
-                f"{m.get('reference', float('nan')):.1f}",
-            )
+            (name, *(f"{m[method]:.1f}" if method in m else "" for method in METHODS))
             for name, m in wide.items()
         ]
         products = ", ".join(
@@ -83,7 +82,14 @@ def _probes(b: dict) -> str:
             f"<p>{p['variant']}, one training step {p['train_step_ms']:.1f} ms; Hessian-vector "
             f"products Lanczos needed: {products}.</p>"
         )
-        parts.append(_table(("probe", "pipeline", "reference"), rows))
+        parts.append(_table(("probe", *METHODS), rows))
+        if "lag_record" in wide:
+            parts.append(
+                "<p>lag_record: what training spends recording the lag shift's later "
+                "moments at step t + lag (one forward pass of the probe batch), which the "
+                "pipeline's activation probe would otherwise replay; counted in its "
+                "total ('all'). The reference replays.</p>"
+            )
     return "\n".join(parts)
 
 

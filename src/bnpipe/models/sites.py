@@ -1,0 +1,63 @@
+"""Where a unit's activations are read, and their per-unit moments.
+
+Sites of block k (blocks[k - 1], the paper's layer k):
+  layer       the conv or matrix output, before any normalization
+  normalized  after the normalization (noise included)
+  block       the block's output after the ReLU: the next layer's input
+
+The activation probe reads them on the fixed probe batch; training reads the lag shift's
+later moments the same way (bnpipe.lag_record), so both give the same bits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bnpipe.models.norms import unit_dims, unit_view
+from bnpipe.models.state import preserved_state
+
+SITE_MODULE = {"block": None, "layer": "layer", "normalized": "norm"}  # site -> block attribute
+
+
+def capture(
+    model: nn.Module, x: torch.Tensor, sites: tuple[str, ...]
+) -> dict[str, dict[int, torch.Tensor]]:
+    """site -> layer k -> the output at that site of block k on `x`: one forward pass in
+    training mode, no gradient, whatever the number of sites."""
+    captured: dict[str, dict[int, torch.Tensor]] = {site: {} for site in sites}
+    handles = []
+    for k, block in enumerate(model.blocks, start=1):
+        for site in captured:
+            attribute = SITE_MODULE[site]
+            module = block if attribute is None else getattr(block, attribute)
+
+            def hook(_module, _inputs, output, k=k, site=site):
+                captured[site][k] = output.detach()  # (B, C, H, W) or (B, C)
+
+            handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad(), preserved_state(model):
+            model.train()
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def unit_moments(output: torch.Tensor) -> torch.Tensor:
+    """(2, C) fp64: per unit, mean and biased variance over batch (and h, w).
+
+    Two passes in fp32 over the activations as they lie in memory: the mean, then the
+    mean square of the deviations, less the square of their mean (what rounding the mean
+    to fp32 left). Relative error ~1e-6 against fp64 (tested); 1.5-5x faster here than
+    torch.var_mean (Welford) and 5-10x faster than an fp64 copy of the activations,
+    which cost as much as the forward pass that made them."""
+    reduced = unit_dims(output)
+    count = output.numel() // output.shape[1]
+    mean = output.sum(reduced) / count  # (C,)
+    deviation = output - unit_view(output, mean)
+    var = deviation.square().sum(reduced).double() / count
+    residual = deviation.sum(reduced).double() / count
+    return torch.stack([mean.double(), var - residual**2]).cpu()
