@@ -73,6 +73,11 @@ def test_the_bench_runs_end_to_end_and_renders(tmp_path):
     assert all(row["images_per_s"] > 0 and row["fraction_of_peak"] > 0 for row in modes.values())
     products = result["probe_cost"][0]["hessian_products"]
     assert len(products) == 3 and all(v["products"] >= 1 for v in products.values())
+    # the pipeline's total counts training's lag record (2 of 3 snapshots have one)
+    pipeline = {r["probe"]: r["train_steps"] for r in result["probe_cost"][0]["rows"]
+                if r["method"] == "pipeline"}  # fmt: skip
+    assert pipeline["lag_record"] > 0
+    assert pipeline["all"] == pytest.approx(sum(v for k, v in pipeline.items() if k != "all"))
     assert [row["jobs"] for row in result["concurrent_jobs"]] == [1, 2]
     for row in result["concurrent_jobs"]:  # each worker timed the shared 1 s window
         for steps, rate in zip(row["steps_in_window"], row["per_job"], strict=True):
@@ -81,5 +86,5 @@ def test_the_bench_runs_end_to_end_and_renders(tmp_path):
     assert result["projection"]["label"].startswith("PROJECTION")
     assert projected["paper"]["vgg_runs"] == 105 and projected["paper"]["h100_hours"] > 0
     page = bench_section.render(result)
-    assert "PROJECTION" in page and "plain loop" in page
+    assert "PROJECTION" in page and "plain loop" in page and "lag_record" in page
     assert "make bench" in bench_section.render(None)
