@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -53,15 +54,16 @@ def batch_digest(x: torch.Tensor) -> str:
     return hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-def training_lag(params: Params) -> int:
-    """The lag training records at: the activation probe's, 0 when it does not run."""
+def shift_lag(params: Params) -> int:
+    """The lag of the activation probe's shift, 0 when that probe does not run: the lag
+    training records at and the probe looks its record up at."""
     return params.probe.activations.lag if "activations" in params.probe.run else 0
 
 
 class LagRecorder:
     """Training's side: at step t + lag of every snapshot t, the probe batch's moments."""
 
-    def __init__(self, model: nn.Module, probe_x: torch.Tensor, lag: int, snapshots: list[int]):
+    def __init__(self, model: nn.Module, probe_x: torch.Tensor, lag: int, snapshots: Iterable[int]):
         self.model, self.probe_x, self.lag = model, probe_x, lag
         self.noise = noise_layers(model)
         self.snapshot_at = {t + lag: t for t in snapshots} if lag > 0 else {}
@@ -104,10 +106,12 @@ def load_lag_record(
     if expected_sha256 is None or lag <= 0:  # trained before runs recorded it, or no lag
         return {}
     state = load_torch(path, expected_sha256, rebuild, weights_only=True)
-    if state["lag"] != lag or state["probe_batch"] != batch_digest(probe_x):
+    digest = batch_digest(probe_x)
+    if (state["lag"], state["probe_batch"]) != (lag, digest):
         print(
-            f"{path}: recorded at lag {state['lag']} on another probe batch or lag than "
-            f"this probe's (lag {lag}): replaying the lag steps from each snapshot",
+            f"{path}: recorded at lag {state['lag']} on probe batch {state['probe_batch'][:12]}, "
+            f"this probe is at lag {lag} on {digest[:12]}: replaying the lag steps from each "
+            "snapshot",
             file=sys.stderr,
         )
         return {}

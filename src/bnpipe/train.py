@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import save_torch, sha256_of, write_csv, write_json
-from bnpipe.lag_record import LagRecorder, training_lag
+from bnpipe.lag_record import LagRecorder, shift_lag
 from bnpipe.layout import LAG_RECORD, snapshot_path, snapshot_steps_in
 from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
@@ -114,7 +114,7 @@ def _train(
     T = settings.steps
     schedule = set(snapshot_steps(T, settings.snapshots, settings.log_share))
     probe_x, _ = task.probe_batch(params.probe.batch_size)
-    lag_recorder = LagRecorder(model, probe_x, training_lag(params), sorted(schedule))
+    lag_recorder = LagRecorder(model, probe_x, shift_lag(params), schedule)
     sections = params.run_sections(spec)
     fingerprint = {
         "run": spec.id,

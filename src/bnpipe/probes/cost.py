@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bnpipe.lag_record import lag_moments, training_lag
+from bnpipe.lag_record import lag_moments, shift_lag
 from bnpipe.models import set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes.curvature import SharpnessProbe
@@ -75,7 +75,7 @@ def probe_cost(
     ):
         spent: dict[str, list[float]] = {p.name: [] for p in probes}
         prober.use_lag_record = method == "pipeline"
-        if method == "pipeline" and training_lag(params):
+        if method == "pipeline" and shift_lag(params):
             spent["lag_record"] = [
                 _lag_record_seconds(prober, step) if step in prober.lag_record else 0.0
                 for step in picked

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import load_torch, write_csv
-from bnpipe.lag_record import load_lag_record
+from bnpipe.lag_record import load_lag_record, shift_lag
 from bnpipe.layout import LAG_RECORD, ScaleLayout, snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.models.state import frozen_stats, preserved_state
@@ -66,7 +66,7 @@ class SnapshotProber:
     @functools.cached_property
     def lag_record(self) -> dict[int, dict]:
         """Snapshot step -> training's later moments at this probe's lag, where recorded."""
-        lag = self.params.probe.activations.lag
+        lag = shift_lag(self.params)  # 0 without the activation probe: nothing to look up
         expected = self.record.get("sha256", {}).get(LAG_RECORD)
         path = self.run_dir / LAG_RECORD
         return load_lag_record(path, expected, self._rebuild, lag, self.probe_x)
