@@ -17,15 +17,16 @@ from bnpipe.params import ParamsError, RunSpec, SpeedParams, load_params
 
 
 def test_auto_layout_is_on_where_measured_faster_and_the_dln_stays_plain():
-    auto = SpeedParams("auto", False, "fp32")
+    auto = SpeedParams("auto", False, "fp32", False)
     assert speed.resolve(auto, "cpu", "vgg") == speed.StepPlan(channels_last=True)
     assert speed.resolve(auto, "cuda", "vgg") == speed.StepPlan(channels_last=False)
-    assert speed.resolve(SpeedParams("never", False, "fp32"), "cpu", "vgg").channels_last is False
-    assert speed.resolve(SpeedParams("always", True, "bf16"), "cpu", "dln") == speed.StepPlan()
-    bf16 = speed.resolve(SpeedParams("always", False, "bf16"), "cpu", "vgg")
-    assert not bf16.exact and speed.probe_plan(bf16) == speed.StepPlan(channels_last=True)
+    assert speed.resolve(SpeedParams("never", False, "fp32", False), "cpu", "vgg").channels_last is False
+    assert speed.resolve(SpeedParams("always", True, "bf16", True), "cpu", "dln") == speed.StepPlan()
+    bf16 = speed.resolve(SpeedParams("always", False, "bf16", True), "cpu", "vgg")
+    assert not bf16.exact and bf16.deterministic
+    assert speed.probe_plan(bf16) == speed.StepPlan(channels_last=True, deterministic=True)
     with pytest.raises(ValueError, match="tf32 is a CUDA mode"):
-        speed.resolve(SpeedParams("auto", False, "tf32"), "cpu", "vgg")
+        speed.resolve(SpeedParams("auto", False, "tf32", False), "cpu", "vgg")
 
 
 def test_a_bad_switch_is_refused_with_its_key():
@@ -97,7 +98,7 @@ def test_building_a_training_step_applies_its_plans_cuda_settings():
     (a run, each concurrent-jobs worker of the benchmark) must set the plan's precision.
     The flags are plain settings, so this runs without a GPU."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark
+    saved = cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark, cudnn.deterministic
     task = SimpleNamespace(loss=F.mse_loss)
     try:
         cudnn.allow_tf32 = True  # PyTorch's default
@@ -109,5 +110,12 @@ def test_building_a_training_step_applies_its_plans_cuda_settings():
         autotuned = speed.StepPlan(autotune=True)
         speed.TrainingStep(torch.nn.Linear(2, 2), task, 0.1, autotuned, "cuda")
         assert (cudnn.allow_tf32, cudnn.benchmark) == (False, True)
+        assert not torch.are_deterministic_algorithms_enabled() and not cudnn.deterministic
+        deterministic = speed.StepPlan(deterministic=True)
+        speed.TrainingStep(torch.nn.Linear(2, 2), task, 0.1, deterministic, "cuda")
+        assert torch.are_deterministic_algorithms_enabled() and cudnn.deterministic
+        speed.TrainingStep(torch.nn.Linear(2, 2), task, 0.1, speed.StepPlan(), "cuda")
+        assert not torch.are_deterministic_algorithms_enabled() and not cudnn.deterministic
     finally:
-        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = saved
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark, cudnn.deterministic = saved
+        torch.use_deterministic_algorithms(False)

@@ -206,6 +206,7 @@ def modes(params: Params, device: str, compile_too: bool) -> dict[str, speed.Ste
     if on_cuda:
         plans["bnpipe tf32"] = speed.StepPlan(precision="tf32")
         plans["bnpipe cuDNN autotune"] = speed.StepPlan(autotune=True)
+        plans["bnpipe deterministic"] = speed.StepPlan(deterministic=True)
     if compile_too:
         plans["bnpipe compile"] = speed.StepPlan(compile=True)
         plans["bnpipe channels_last + compile"] = speed.StepPlan(channels_last=True, compile=True)

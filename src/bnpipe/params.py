@@ -155,6 +155,7 @@ class SpeedParams:
     channels_last: Literal["auto", "always", "never"]  # auto: where measured faster
     compile: bool
     precision: Literal["fp32", "tf32", "bf16"]
+    deterministic: bool  # CUDA: deterministic kernels only (bit-reproducible, slower)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""How the training step runs on its device: memory layout, compilation and precision.
+"""How the training step runs on its device: memory layout, compilation, precision and
+determinism.
 
-Three switches (params `speed`), each measured by `make bench` (README "Speed"):
+Four switches (params `speed`), each measured by `make bench` (README "Speed"):
 
   channels_last  convolutions on NHWC tensors. The same arithmetic by other kernels: each
                  operation agrees with the NCHW one to fp32 round-off, not bit for bit
@@ -14,18 +15,25 @@ Three switches (params `speed`), each measured by `make bench` (README "Speed"):
                  convolutions use TF32 unless told not to) | tf32: CUDA matmuls and
                  convolutions in TF32 | bf16: autocast to bfloat16. Neither of the last
                  two is round-off, so both are opt-in and the report says when a run used one.
+  deterministic  CUDA: deterministic kernels only (cuDNN's and PyTorch's), so two runs of
+                 one seed give the same bytes; with cuDNN's default fp32 convolutions they
+                 differ from the first step on. Off by default: on an H100 (width 1.0,
+                 fp32) the step takes 1.6x as long (0.61-0.62x the plain loop). A CPU's
+                 kernels here are deterministic either way.
 
 `make bench` on CUDA also times cuDNN autotuning (`StepPlan.autotune`), which has no
-params key yet: it has not been measured on a GPU. Only VGG uses the switches; the DLN
-(a 10x10 regression whose loss is ~1e4 at lr 1e-7) always runs plain fp32. Probes use
-training's memory layout but always fp32 and eager (`probe_plan`); snapshots and
-checkpoints are saved in NCHW whatever the layout.
+params key: measured on an H100, it was no faster (1.00x, standard and BN). Only VGG uses
+the switches; the DLN (a 10x10 regression whose loss is ~1e4 at lr 1e-7) always runs plain
+fp32 (its matrix products are cuBLAS's, deterministic on one GPU model). Probes use
+training's memory layout and determinism but always fp32 and eager (`probe_plan`);
+snapshots and checkpoints are saved in NCHW whatever the layout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 
 import torch
@@ -43,9 +51,12 @@ class StepPlan:
     compile: bool = False
     precision: str = "fp32"
     # cuDNN times each convolution's algorithms and keeps the fastest (CUDA only; exact
-    # fp32 either way). `make bench` measures it; no params key until it is measured
-    # faster (the H100's fp32 step spends about a third in one slow backward kernel).
+    # fp32 either way). `make bench` measures it; no params key: no faster on an H100
     autotune: bool = False
+    # Deterministic kernels only (CUDA only; a CPU's kernels here already are): two runs
+    # of one seed then give the same bytes, where cuDNN's default fp32 convolutions make
+    # them differ from the first step on
+    deterministic: bool = False
 
     @property
     def exact(self) -> bool:
@@ -64,24 +75,33 @@ def resolve(settings: SpeedParams, device: str, model: str) -> StepPlan:
         channels_last = settings.channels_last == "always"
     if settings.precision == "tf32" and not on_cuda:
         raise ValueError("speed.precision: tf32 is a CUDA mode; on a CPU use fp32 or bf16")
-    return StepPlan(channels_last, settings.compile, settings.precision)
+    return StepPlan(
+        channels_last, settings.compile, settings.precision, deterministic=settings.deterministic
+    )
 
 
 def probe_plan(training: StepPlan) -> StepPlan:
     """What probes run with: training's memory layout (a replayed step then equals
-    training's bit for bit in fp32), always fp32 and eager."""
-    return StepPlan(channels_last=training.channels_last)
+    training's bit for bit in fp32) and its deterministic kernels, always fp32 and eager."""
+    return StepPlan(channels_last=training.channels_last, deterministic=training.deterministic)
 
 
 def apply_backend(device: str, plan: StepPlan) -> None:
     """The plan's process-wide CUDA settings: full fp32 unless its precision is tf32
-    (PyTorch's cuDNN default would use TF32 for convolutions), and cuDNN autotuning.
+    (PyTorch's cuDNN default would use TF32 for convolutions), cuDNN autotuning and
+    deterministic kernels.
     Building a TrainingStep applies them; probes apply their fp32 plan."""
     if str(device).startswith("cuda"):
         allow = plan.precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = allow
         torch.backends.cudnn.allow_tf32 = allow
         torch.backends.cudnn.benchmark = plan.autotune
+        if plan.deterministic:
+            # cuBLAS is deterministic only with a fixed workspace; PyTorch refuses
+            # deterministic mode without this setting
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = plan.deterministic
+        torch.use_deterministic_algorithms(plan.deterministic)
 
 
 def prepare(model: nn.Module, plan: StepPlan) -> nn.Module:
