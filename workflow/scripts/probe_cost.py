@@ -30,7 +30,9 @@ with lease_device() as lease:
     )
     print(
         f"{args.run} on {lease.device}, {args.threads} thread(s): one training step = "
-        f"{table.attrs['train_step_s'] * 1e3:.1f} ms"
+        f"{table.attrs['train_step_s'] * 1e3:.1f} ms (median beside every snapshot; quartiles "
+        + "-".join(f"{1e3 * q:.1f}" for q in table.attrs["train_step_s_quartiles"])
+        + " ms)"
     )
 print(
     f"lag shift: {table.attrs['lag_recorded']} of {table.attrs['snapshots']} snapshots "

@@ -55,9 +55,13 @@ def probe_cost(
     """Rows (probe, method, seconds, train_steps): mean over `snapshots` snapshots spread
     over the run (0: every snapshot, in order, so sharpness warm-starts as the pipeline's
     does); train_steps = seconds / (median seconds of one training step).
-    attrs: train_step_s; products: per snapshot step, the Hessian-vector products the
-    pipeline's Lanczos needed and whether it converged; lag_recorded of `snapshots`: how
-    many had their lag moments recorded by training (the rest replay in both forms)."""
+    The training steps are timed at every snapshot, just before its probes, in both
+    forms: a machine whose speed drifts during the measurement (shared cores) moves both
+    sides of the ratio alike, where one timing at the start would move only one.
+    attrs: train_step_s, train_step_s_quartiles (first, third); products: per snapshot
+    step, the Hessian-vector products the pipeline's Lanczos needed and whether it
+    converged; lag_recorded of `snapshots`: how many had their lag moments recorded by
+    training (the rest replay in both forms)."""
     prober = SnapshotProber(spec, params, prepared, run_dir, snapshot_dir, device)
     steps = prober.snapshot_steps()
     if snapshots <= 0 or snapshots >= len(steps):
@@ -66,7 +70,7 @@ def probe_cost(
         picked = [
             steps[round(i * (len(steps) - 1) / max(1, snapshots - 1))] for i in range(snapshots)
         ]
-    step_s = _training_step_seconds(prober, picked[0])
+    step_times: list[float] = []  # training steps timed beside every snapshot's probes
     rows = []
     products: dict[int, dict[str, float]] = {}  # snapshot step -> Hessian products, converged
     for method, probes in (
@@ -81,6 +85,7 @@ def probe_cost(
                 for step in picked
             ]
         for step in picked:
+            step_times += _training_step_times(prober, step)
             for name, measured, seconds in prober.measure(step, probes):
                 spent[name].append(seconds)
                 if method == "pipeline" and name == "sharpness":
@@ -90,9 +95,12 @@ def probe_cost(
         for name, times in spent.items():
             rows.append((name, method, statistics.mean(times)))
         rows.append(("all", method, sum(statistics.mean(t) for t in spent.values())))
+    step_s = statistics.median(step_times)
     table = pd.DataFrame(rows, columns=["probe", "method", "seconds"])
     table["train_steps"] = table.seconds / step_s
     table.attrs["train_step_s"] = step_s
+    quartiles = statistics.quantiles(step_times, n=4)
+    table.attrs["train_step_s_quartiles"] = (quartiles[0], quartiles[2])
     table.attrs["products"] = products
     table.attrs["lag_recorded"] = sum(step in prober.lag_record for step in picked)
     table.attrs["snapshots"] = len(picked)
@@ -110,15 +118,18 @@ def _lag_record_seconds(prober: SnapshotProber, step: int) -> float:
     return time.perf_counter() - start
 
 
-def _training_step_seconds(prober: SnapshotProber, step: int, repeats: int = 7) -> float:
-    """Median time of one SGD step (forward, backward, update) from the snapshot `step`;
-    the steps change the prober's model, which `measure` reloads from disk anyway."""
+def _training_step_times(
+    prober: SnapshotProber, step: int, repeats: int = 3, warmup: int = 1
+) -> list[float]:
+    """Seconds of `repeats` SGD steps (forward, backward, update) from the snapshot `step`,
+    after `warmup` untimed ones; the steps change the prober's model, which `measure`
+    reloads from disk anyway."""
     prober.load(step)
     model, task = prober.model, prober.task
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=prober.spec.lr)
     times = []
-    for t in range(step, step + repeats + 2):
+    for t in range(step, step + warmup + repeats):
         x, y = task.batch(t)
         set_step(prober.noise, t)
         start = time.perf_counter()
@@ -130,4 +141,4 @@ def _training_step_seconds(prober: SnapshotProber, step: int, repeats: int = 7) 
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     model.zero_grad(set_to_none=True)
-    return statistics.median(times[2:])  # the first two warm up
+    return times[warmup:]
