@@ -296,6 +296,33 @@ def test_theorem41_eps_free_form_is_the_eps_to_zero_limit():
     torch.testing.assert_close(sides["lhs"], sides["rhs_eps_free"], rtol=1e-10, atol=0)
 
 
+@pytest.mark.parametrize("variant", ["batchnorm", "noisy_batchnorm"])
+def test_the_steps_gradient_pass_gives_each_batchnorm_layers_input_and_gradients(variant):
+    """Theorem 4.1's probe reads y, dL/dy and dL/dz from the forward-backward that gives
+    the step's gradient: the same numbers, bit for bit, as a pass of its own through the
+    model (forward hooks, autograd to the layers' inputs and outputs), and the gradient
+    still torch.func.grad's."""
+    replay = _vgg_replay(variant)
+    with frozen_stats(replay.model):
+        layers = [m for m in replay.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        seen = {}
+        handles = [
+            m.register_forward_hook(lambda m, args, out: seen.__setitem__(m, (args[0], out)))
+            for m in layers
+        ]
+        loss = replay.loss_fn(replay.model(replay.x), replay.y)
+        for handle in handles:
+            handle.remove()
+        own = torch.autograd.grad(loss, [t for m in layers for t in seen[m]])
+        io = replay.batchnorm_io
+        by_func = torch.func.grad(replay.loss)(replay.params)
+    assert list(io) == layers and len(layers) == 13
+    for i, m in enumerate(layers):
+        assert torch.equal(io[m].y, seen[m][0].detach())
+        assert torch.equal(io[m].grad_y, own[2 * i]) and torch.equal(io[m].grad_z, own[2 * i + 1])
+    assert all(torch.equal(replay.grad0[k], by_func[k]) for k in by_func)
+
+
 # --- the whole suite ------------------------------------------------------------------------
 
 

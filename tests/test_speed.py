@@ -20,8 +20,10 @@ def test_auto_layout_is_on_where_measured_faster_and_the_dln_stays_plain():
     auto = SpeedParams("auto", False, "fp32", False)
     assert speed.resolve(auto, "cpu", "vgg") == speed.StepPlan(channels_last=True)
     assert speed.resolve(auto, "cuda", "vgg") == speed.StepPlan(channels_last=False)
-    assert speed.resolve(SpeedParams("never", False, "fp32", False), "cpu", "vgg").channels_last is False
-    assert speed.resolve(SpeedParams("always", True, "bf16", True), "cpu", "dln") == speed.StepPlan()
+    never = SpeedParams("never", False, "fp32", False)
+    assert speed.resolve(never, "cpu", "vgg").channels_last is False
+    every_switch = SpeedParams("always", True, "bf16", True)
+    assert speed.resolve(every_switch, "cpu", "dln") == speed.StepPlan()
     bf16 = speed.resolve(SpeedParams("always", False, "bf16", True), "cpu", "vgg")
     assert not bf16.exact and bf16.deterministic
     assert speed.probe_plan(bf16) == speed.StepPlan(channels_last=True, deterministic=True)

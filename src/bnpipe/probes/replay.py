@@ -15,15 +15,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, grad_and_value, jvp, vmap
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnpipe.data.batches import derive_seed
 from bnpipe.probes.second_order import second_order_forms
 
 Tensors = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class BatchNormIO:
+    """One BatchNorm layer on step t's batch: z = BN(y)."""
+
+    y: torch.Tensor  # its input, detached
+    grad_y: torch.Tensor  # dL/dy, shaped like y
+    grad_z: torch.Tensor  # dL/dz at its output
 
 
 class StepReplay:
@@ -55,11 +66,43 @@ class StepReplay:
 
     @functools.cached_property
     def grad0(self) -> Tensors:
-        """g: the gradient of step t (what SGD applied), per parameter. By plain autograd
-        (`grad_and_loss_at`): bit for bit torch.func.grad's numbers, in less time (cpu-scale
-        snapshots, 1 thread: DLN with BN 3.8-4.5 ms against 5.9-17.7, VGG with BN 40-47
-        against 50-187)."""
-        return self.grad_and_loss_at(self.params)[0]
+        """g: the gradient of step t (what SGD applied), per parameter."""
+        return self._first_order[0]
+
+    @functools.cached_property
+    def batchnorm_io(self) -> dict[nn.Module, BatchNormIO]:
+        """Per BatchNorm layer of the model, its input and the loss's gradients at its
+        input and output on step t, from the same forward-backward as `grad0`."""
+        return self._first_order[1]
+
+    @functools.cached_property
+    def _first_order(self) -> tuple[Tensors, dict[nn.Module, BatchNormIO]]:
+        """One forward-backward at the snapshot: the parameters' gradient and every
+        BatchNorm layer's input, dL/d input and dL/d output (what Theorem 4.1's probe
+        reads; asking autograd for them adds no pass). By plain autograd on leaf copies,
+        as `grad_and_loss_at`: bit for bit torch.func.grad's gradient, in less time
+        (cpu-scale snapshots, 1 thread: DLN with BN 3.8-4.5 ms against 5.9-17.7, VGG with
+        BN 40-47 against 50-187)."""
+        layers = [m for m in self.model.modules() if isinstance(m, _BatchNorm)]
+        seen: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+        handles = [
+            m.register_forward_hook(lambda m, args, out: seen.__setitem__(m, (args[0], out)))
+            for m in layers
+        ]
+        try:
+            leaves = {k: v.detach().requires_grad_() for k, v in self.params.items()}
+            loss = self.loss(leaves)
+        finally:
+            for handle in handles:
+                handle.remove()
+        taps = [t for m in layers for t in seen[m]]  # y_1, z_1, y_2, z_2, ...
+        grads = torch.autograd.grad(loss, [*leaves.values(), *taps])
+        n = len(leaves)
+        io = {
+            m: BatchNormIO(seen[m][0].detach(), grads[n + 2 * i], grads[n + 2 * i + 1])
+            for i, m in enumerate(layers)
+        }
+        return dict(zip(leaves, grads[:n], strict=True)), io
 
     def updated(self) -> Tensors:
         """The parameters after the real step-t update: plain SGD, theta - lr * g."""

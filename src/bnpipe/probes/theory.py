@@ -89,25 +89,10 @@ class Theorem41Probe:
         layers = bn_layers(ctx.model)
         if not layers:
             return
-        replay = ctx.replay
-        captured: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        handles = []
+        io = ctx.replay.batchnorm_io  # from the forward-backward that gives the step's gradient
         for k, bn in layers:
-
-            def hook(_module, inputs, output, k=k):
-                captured[k] = (inputs[0], output)
-
-            handles.append(bn.register_forward_hook(hook))
-        try:
-            loss = replay.loss_fn(ctx.model(replay.x), replay.y)
-        finally:
-            for handle in handles:
-                handle.remove()
-        # grads of [y_1, z_1, y_2, z_2, ...]: dL/dy and g = dL/dz per BN layer
-        grads = torch.autograd.grad(loss, [t for k, _ in layers for t in captured[k]])
-        for n, (k, bn) in enumerate(layers):
-            grad_y, g = grads[2 * n], grads[2 * n + 1]
-            sides = theorem41_sides(captured[k][0].detach(), g, grad_y, bn.weight.detach(), bn.eps)
+            layer = io[bn]
+            sides = theorem41_sides(layer.y, layer.grad_z, layer.grad_y, bn.weight.detach(), bn.eps)
             live = sides.pop("live")
             s = {name: v[live] for name, v in sides.items()}
             yield k, "lhs", s["lhs"].sum().item()
