@@ -121,3 +121,22 @@ def test_building_a_training_step_applies_its_plans_cuda_settings():
     finally:
         cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark, cudnn.deterministic = saved
         torch.use_deterministic_algorithms(False)
+
+
+def test_the_report_says_which_switches_the_vgg_runs_trained_with():
+    from bnpipe.report import _training_step
+
+    def record(model: str, **plan) -> dict:
+        return {"model": model, "provenance": {"speed": plan}}
+
+    records = [
+        record("vgg", channels_last=True, precision="fp32", deterministic=True),
+        record("vgg", channels_last=False, precision="bf16", deterministic=False),
+        record("dln", deterministic=True),  # the DLN has no switches: not counted
+    ]
+    text = _training_step(records)
+    assert "NCHW layout in 1 VGG runs, channels_last in 1" in text
+    assert "deterministic kernels only in 1" in text
+    assert "Reduced precision:</strong> bf16 in 1 runs" in text
+    plain = _training_step([record("vgg", channels_last=True, precision="fp32")])
+    assert "deterministic" not in plain and "Every run trained in full fp32" in plain

@@ -421,12 +421,14 @@ def _training_step(records: list[dict]) -> str:
         return ""
     layouts = sum(bool(p.get("channels_last")) for p in plans)
     compiled = sum(bool(p.get("compile")) for p in plans)
+    deterministic = sum(bool(p.get("deterministic")) for p in plans)
     precisions = [p.get("precision", "fp32") for p in plans]
     lowered = Counter(precision for precision in precisions if precision != "fp32")
     text = (
         f" Training step: NCHW layout in {len(plans) - layouts} VGG runs, channels_last in "
         f"{layouts} (round-off only)"
         + (f", torch.compile in {compiled}" if compiled else "")
+        + (f", deterministic kernels only in {deterministic}" if deterministic else "")
         + "; probes always fp32."
     )
     if lowered:
