@@ -272,9 +272,9 @@ def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, mo
 def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
     """At the final state, noisy BN with its noise off is plain BN with the same weights:
     the re-estimated statistics and the test accuracy must be the same for both."""
-    from bnpipe.models import noise_layers, set_step
+    from bnpipe.models import batchnorm_layers, noise_layers, set_step
     from bnpipe.models.state import frozen_stats
-    from bnpipe.probes.clean_stats import CleanStatsProbe, batchnorm_layers
+    from bnpipe.probes.clean_stats import CleanStatsProbe
     from bnpipe.probes.context import SnapshotContext
     from bnpipe.tasks import make_task
 

@@ -29,10 +29,15 @@ def noise_layers(model: nn.Module) -> list[AlgorithmOneNoise]:
     return [m for m in model.modules() if isinstance(m, AlgorithmOneNoise)]
 
 
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The model's BatchNorm layers, in module order (empty without BN)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def set_step(layers: list[AlgorithmOneNoise], step: int) -> None:
     """Tell the noise layers which training step the next forward pass is."""
     for layer in layers:
         layer.step = step
 
 
-__all__ = ["DLN", "VGG", "build_model", "noise_layers", "set_step"]
+__all__ = ["DLN", "VGG", "batchnorm_layers", "build_model", "noise_layers", "set_step"]

@@ -17,15 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch import nn
 
-from bnpipe.models import noise_layers
+from bnpipe.models import batchnorm_layers, noise_layers
 from bnpipe.models.state import preserved_state
 from bnpipe.probes.context import SnapshotContext
-
-
-def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 class CleanStatsProbe:

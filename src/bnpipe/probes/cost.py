@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from bnpipe import speed
 from bnpipe.lag_record import lag_moments, shift_lag
-from bnpipe.models import set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes.curvature import SharpnessProbe
 from bnpipe.probes.ics import ICSProbe
@@ -121,24 +121,20 @@ def _lag_record_seconds(prober: SnapshotProber, step: int) -> float:
 def _training_step_times(
     prober: SnapshotProber, step: int, repeats: int = 3, warmup: int = 1
 ) -> list[float]:
-    """Seconds of `repeats` SGD steps (forward, backward, update) from the snapshot `step`,
-    after `warmup` untimed ones; the steps change the prober's model, which `measure`
-    reloads from disk anyway."""
+    """Seconds of `repeats` of bnpipe's training steps (`speed.TrainingStep`, in the
+    probes' plan: training's layout, fp32) from the snapshot `step`, after `warmup`
+    untimed ones; the steps change the prober's model, which `measure` reloads from disk
+    anyway."""
     prober.load(step)
-    model, task = prober.model, prober.task
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=prober.spec.lr)
+    train_step = speed.TrainingStep(
+        prober.model, prober.task, prober.spec.lr, prober.plan, prober.device
+    )
     times = []
     for t in range(step, step + warmup + repeats):
-        x, y = task.batch(t)
-        set_step(prober.noise, t)
         start = time.perf_counter()
-        loss = task.loss(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(t)
         if str(prober.device).startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    model.zero_grad(set_to_none=True)
+    prober.model.zero_grad(set_to_none=True)
     return times[warmup:]

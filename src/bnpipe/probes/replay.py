@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.func import functional_call, grad, grad_and_value, jvp, vmap
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from bnpipe.data.batches import derive_seed
+from bnpipe.models import batchnorm_layers
 from bnpipe.probes.second_order import second_order_forms
 
 Tensors = dict[str, torch.Tensor]
@@ -83,7 +83,7 @@ class StepReplay:
         as `grad_and_loss_at`: bit for bit torch.func.grad's gradient, in less time
         (cpu-scale snapshots, 1 thread: DLN with BN 3.8-4.5 ms against 5.9-17.7, VGG with
         BN 40-47 against 50-187)."""
-        layers = [m for m in self.model.modules() if isinstance(m, _BatchNorm)]
+        layers = batchnorm_layers(self.model)
         seen: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
         handles = [
             m.register_forward_hook(lambda m, args, out: seen.__setitem__(m, (args[0], out)))
