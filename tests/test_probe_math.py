@@ -419,6 +419,7 @@ def test_lanczos_matches_a_converged_reference_on_a_vgg_batchnorm_snapshot_at_st
         ("vgg", "batchnorm", torch.contiguous_format),
         ("vgg", "standard", torch.channels_last),
         ("dln", "batchnorm", torch.contiguous_format),
+        ("dln", "standard", torch.contiguous_format),
     ],
 )
 def test_hessian_products_match_fp64(model_name, variant, layout):
@@ -489,6 +490,33 @@ def test_convolutions_second_derivative_matches_autograds_in_fp64():
     assert ((got - want).norm() / want.norm()).item() < 1e-10
 
 
+def test_linear_layers_second_derivative_matches_autograds_in_fp64():
+    """`second_order_forms`'s linear layer, (W x^T)^T, against nn.Linear in fp64, with
+    and without bias: the same output and Hessian-vector product to 1e-12, and the
+    output laid out (features, batch) in memory, as the DLN's fast products need."""
+    from bnpipe.probes.second_order import second_order_forms
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3, bias=False)
+    ).double()
+    x = torch.randn(7, 4, dtype=torch.float64)
+    params = list(model.parameters())
+    vector = [torch.randn_like(p) for p in params]
+
+    def product() -> tuple[torch.Tensor, torch.Tensor]:
+        out = model(x)
+        grads = torch.autograd.grad(out.square().sum(), params, create_graph=True)
+        return out, flat(list(torch.autograd.grad(grads, params, vector)))
+
+    want_out, want = product()
+    with second_order_forms(model):
+        got_out, got = product()
+    assert got_out.stride() == (1, 7)  # (3, 7) in memory
+    torch.testing.assert_close(got_out, want_out, rtol=1e-12, atol=1e-12)
+    assert ((got - want).norm() / want.norm()).item() < 1e-12
+
+
 def test_a_landscape_point_by_plain_autograd_equals_torch_func_bit_for_bit():
     """StepReplay.grad_and_loss_at (the looped landscape's point) against
     torch.func.grad_and_value on the same point: noisy BN VGG, step 3's noise."""
@@ -497,6 +525,7 @@ def test_a_landscape_point_by_plain_autograd_equals_torch_func_bit_for_bit():
     set_step(noise_layers(model), 3)
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(16, 3, 32, 32, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    own = {k: v.detach().clone() for k, v in model.named_parameters()}
     with frozen_stats(model):
         replay = StepReplay(model, x, y, torch.nn.functional.cross_entropy, 0.1, chunk_size=4)
         point = {k: v - 0.5 * replay.grad0[k] for k, v in replay.params.items()}
@@ -505,3 +534,18 @@ def test_a_landscape_point_by_plain_autograd_equals_torch_func_bit_for_bit():
     assert torch.equal(loss, want_loss)
     for name, g in want_grads.items():
         assert torch.equal(grads[name], g), name
+    # the point went through the model's own parameters, which hold the snapshot again
+    assert all(torch.equal(p, own[k]) for k, p in model.named_parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_parameters_at_restores_the_models_values_even_after_an_error():
+    from bnpipe.probes.replay import parameters_at
+
+    model = torch.nn.Linear(3, 2)
+    own = {k: v.detach().clone() for k, v in model.named_parameters()}
+    other = {k: torch.full_like(v, 7.0) for k, v in own.items()}
+    with pytest.raises(RuntimeError, match="inside"), parameters_at(model, other) as named:
+        assert all(torch.equal(named[k], other[k]) for k in other)
+        raise RuntimeError("inside")
+    assert all(torch.equal(p, own[k]) for k, p in model.named_parameters())

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from bnpipe.probes.context import SnapshotContext
-from bnpipe.probes.replay import StepReplay, Tensors, flat
+from bnpipe.probes.replay import StepReplay, Tensors, flat, parameters_at
 
 
 def stage_parameters(model: nn.Module) -> list[list[str]]:
@@ -80,21 +80,12 @@ def ics_gradient_sets(replay: StepReplay, sets: list[list[list[str]]]) -> list[P
     model = replay.model
     stages = model.stages()
     named = dict(model.named_parameters())
-    new = replay.updated()
-    # Every stage's input under the updated earlier stages. The model's own parameters take
-    # the new values for this one pass and get the old ones back, bit for bit, after it.
-    old = {k: v.detach().clone() for k, v in named.items()}
+    # Every stage's input under the updated earlier stages: the model's own parameters
+    # take the new values for this one pass.
     inputs = [replay.x]
-    try:
-        with torch.no_grad():
-            for name, p in named.items():
-                p.copy_(new[name])
-            for stage in stages[:-1]:
-                inputs.append(stage(inputs[-1]))
-    finally:
-        with torch.no_grad():
-            for name, p in named.items():
-                p.copy_(old[name])
+    with parameters_at(model, replay.updated()), torch.no_grad():
+        for stage in stages[:-1]:
+            inputs.append(stage(inputs[-1]))
     pairs: list[Pairs] = [[] for _ in sets]
     for i, h in enumerate(inputs):
         out = h
