@@ -6,8 +6,13 @@ and gives free memory at the top of its heap back to the kernel once it exceeds 
 threshold. A training step or a probe frees its activations and asks for same-sized
 blocks again at once; each block that went back to the kernel costs page faults (every
 4 KiB page zeroed) before its first write. `keep_freed_memory` fixes both thresholds,
-so blocks up to 32 MiB are reused from the heap. Same numbers, bit for bit; the process
-keeps its peak memory until it exits.
+so blocks up to 32 MiB come from the heap and stay there when freed. Same numbers, bit
+for bit; the process keeps its peak memory until it exits. Reuse is likely, not certain:
+where a freed block's neighbours leave it a little short of the next aligned request,
+the heap grows instead. The noise layer's pattern (three 8 MiB temporaries a round, one
+process per line, docs/measurements/cpu-2026-11-23-host-memory): kept, 0-3 fresh
+blocks in each of the first rounds, then 0-1 in rounds 11-40; glibc's defaults, one in
+every round in 6 of 10 processes, 1-3 in all 30 in the other 4.
 
 Measured (one thread, cpu-scale BN VGG snapshots, width 0.125): a no-grad forward pass
 of the 512-image probe batch 2.2 -> 1.5 training steps; a training step 1.00x (training
