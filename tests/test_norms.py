@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bnpipe.data.batches import derive_seed
 from bnpipe.models import noise_layers, set_step
 from bnpipe.models.dln import DLN
 from bnpipe.models.norms import AlgorithmOneNoise, LpNorm, make_norm, unit_mean
@@ -46,6 +47,27 @@ def test_noise_replays_within_a_step_and_changes_between_steps_and_layers():
     assert torch.equal(s1, s2) and torch.equal(m1, m2)
     assert not torch.equal(_noise(step=6)[0], s1)
     assert not torch.equal(_noise(step=5, layer=4)[0], s1)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_noise_output_is_algorithm_one_bit_for_bit_in_either_layout(layout):
+    """The layer against Algorithm 1 written out from the same generator, in NCHW: the
+    same bits whatever x's layout, the output in x's layout, d out / d x = s."""
+    shape = (6, 5, 4, 3)
+    layer = AlgorithmOneNoise(NOISE, layer=2, seed=7)
+    set_step([layer], 11)
+    x = torch.randn(shape).contiguous(memory_format=layout).requires_grad_()
+    out = layer(x)
+    g = torch.Generator().manual_seed(derive_seed(7, 11, "noise/2"))
+    unit = (1, -1, 1, 1)
+    mu = ((2 * torch.rand(5, generator=g) - 1) * NOISE.n_mu).view(unit)
+    sigma = (1 + torch.rand(5, generator=g) * (NOISE.n_sigma - 1)).view(unit)
+    m = mu + (2 * torch.rand(shape, generator=g) - 1) * NOISE.r_mu
+    s = sigma + torch.randn(shape, generator=g) * NOISE.r_sigma
+    assert torch.equal(out, s * x.detach() + m)
+    assert out.is_contiguous(memory_format=layout)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.equal(grad, s)
 
 
 def test_noise_is_off_in_eval_mode_and_demands_a_step_in_training():
