@@ -70,6 +70,23 @@ def test_noise_output_is_algorithm_one_bit_for_bit_in_either_layout(layout):
     assert torch.equal(grad, s)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_noise_under_vmap_gives_each_batch_member_what_it_gets_alone(layout):
+    """The batched landscape vmaps the loss over parameter sets (randomness "same"): the
+    layer must draw one noise for all of them and give each its own unbatched result."""
+    layer = AlgorithmOneNoise(NOISE, layer=1, seed=3)
+    set_step([layer], 4)
+    x = torch.randn(6, 5, 4, 3).contiguous(memory_format=layout)
+    scales = torch.tensor([0.5, 1.0, 2.0])
+
+    def noisy(scale: torch.Tensor) -> torch.Tensor:
+        return layer(x * scale)
+
+    batched = torch.func.vmap(noisy, randomness="same")(scales)
+    for i, scale in enumerate(scales):
+        assert torch.equal(batched[i], noisy(scale))
+
+
 def test_noise_is_off_in_eval_mode_and_demands_a_step_in_training():
     layer = make_norm("noisy_batchnorm", 4, True, layer=1, seed=0, noise=NOISE)
     x = torch.randn(8, 4, 5, 5)

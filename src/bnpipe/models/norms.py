@@ -170,11 +170,18 @@ class AlgorithmOneNoise(nn.Module):
 
 
 def _like(x: torch.Tensor) -> torch.Tensor:
-    """An empty tensor shaped like x, channels_last where x is (and not also NCHW),
-    else contiguous: elementwise operations are slow across mixed layouts."""
-    channels_last = torch.channels_last
-    nhwc = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=channels_last)
-    return torch.empty_like(x, memory_format=channels_last if nhwc else torch.contiguous_format)
+    """An empty tensor of x's shape, channels_last where x is (and not also NCHW), else
+    contiguous: elementwise operations are slow across mixed layouts. Built from the
+    shape, not from x, so that under vmap (the batched landscape) it is one tensor for
+    every batch member, as the draws are."""
+    layout = torch.contiguous_format
+    if x.dim() == 4 and not x.is_contiguous():
+        try:
+            if x.is_contiguous(memory_format=torch.channels_last):
+                layout = torch.channels_last
+        except RuntimeError:  # inside vmap, which cannot tell: NCHW (slower, same values)
+            pass
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=layout)
 
 
 # Builders of the built-in variants (registered in bnpipe.variants): each takes
