@@ -1,10 +1,7 @@
-"""keep_freed_memory against glibc's own counters (mallinfo2), not page-fault counts:
-whether a freed block is reused depends on where the allocator placed its neighbours,
-which varies from process to process (docs/measurements/cpu-2026-11-23-host-memory:
-with the thresholds kept, 0-3 fresh 8 MiB blocks per round in the first rounds of the
-noise layer's pattern, 0-1 in 30 later rounds; with glibc's defaults 1 in 30 rounds or
-1-3 in all of them). Where each block comes from, and that the heap never shrinks,
-are fixed rules of glibc's malloc."""
+"""keep_freed_memory against glibc's own counters (mallinfo2), which follow fixed rules:
+where each block comes from, and whether the heap shrinks. Page-fault counts do not: a
+freed block's reuse depends on where its neighbours lie, which varies from process to
+process (docs/measurements/cpu-2026-11-23-host-memory)."""
 
 import subprocess
 import sys
@@ -45,7 +42,7 @@ class Counts(NamedTuple):
     heap_in_use: int  # bytes of it allocated (uordblks)
 
 
-def _counts(mode: str) -> tuple[bool, list[tuple[int, int]]]:
+def _counts(mode: str) -> tuple[bool, list[Counts]]:
     """Whether the thresholds were set, and glibc's counts at start, with
     three 8 MiB tensors, after freeing them, and with one 40 MiB tensor."""
     if not sys.platform.startswith("linux"):

@@ -1,14 +1,11 @@
 """The batch path: gather NCHW uint8, normalize, copy to channels_last (current) against
 gather NHWC uint8 rows and normalize into channels_last directly. python batch_gather.py"""
-import time, torch
+import torch
+from timing import median_ms
 torch.set_num_threads(1)
 from bnpipe.host_memory import keep_freed_memory; keep_freed_memory()
-def bench(f, n=200):
-    for _ in range(10): f()
-    ts = []
-    for _ in range(n):
-        a = time.perf_counter(); f(); ts.append(time.perf_counter() - a)
-    ts.sort(); return ts[len(ts)//2] * 1e3
+def bench(f):
+    return median_ms(f, calls=200, warmup=10)
 g = torch.Generator().manual_seed(0)
 nhwc = torch.randint(0, 256, (50000, 32, 32, 3), dtype=torch.uint8, generator=g)
 nchw = nhwc.permute(0, 3, 1, 2).contiguous()

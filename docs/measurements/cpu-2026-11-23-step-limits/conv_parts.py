@@ -1,15 +1,10 @@
 """Each convolution shape of the cpu-scale VGG (batch 128, width 0.125), one thread: forward,
 backward for the input only, for the weight only, and both; channels_last (CL) and NCHW.
 Medians of 30 calls, ms. Run under ONEDNN_MAX_CPU_ISA=ALL (the default) and =AVX2."""
-import time, torch
+import torch
+from timing import median_ms as bench
 torch.set_num_threads(1)
 from bnpipe.host_memory import keep_freed_memory; keep_freed_memory()
-def bench(f, n=30):
-    for _ in range(5): f()
-    ts = []
-    for _ in range(n):
-        a = time.perf_counter(); f(); ts.append(time.perf_counter() - a)
-    ts.sort(); return ts[len(ts)//2] * 1e3
 cb = torch.ops.aten.convolution_backward
 for cin, cout, hw in [(3, 8, 32), (8, 8, 32), (8, 16, 16), (16, 16, 16), (32, 32, 8)]:
     for fmt in (torch.channels_last, torch.contiguous_format):

@@ -1,15 +1,10 @@
 """8 -> 8 channels at 32 x 32 on 128 images against the same convolutions as a grouped one on
 64 image pairs (16 -> 16 channels, groups=2), channels_last, one thread: forward, backward,
 weight gradient alone; medians of 30 calls, ms. python grouped_pairs.py"""
-import time, torch
+import torch
+from timing import median_ms as bench
 torch.set_num_threads(1)
 from bnpipe.host_memory import keep_freed_memory; keep_freed_memory()
-def bench(f, n=30):
-    for _ in range(5): f()
-    ts = []
-    for _ in range(n):
-        a = time.perf_counter(); f(); ts.append(time.perf_counter() - a)
-    ts.sort(); return ts[len(ts)//2] * 1e3
 cb = torch.ops.aten.convolution_backward
 CL = torch.channels_last
 for (n, cin, cout, hw, g) in [(128, 8, 8, 32, 1), (64, 16, 16, 32, 2), (128, 3, 8, 32, 1), (64, 6, 16, 32, 2), (128,16,16,16,1)]:

@@ -1,6 +1,6 @@
 """ms per training step (50 steps after 10) in a fresh process: python isa_step.py
 PREPARED VARIANT; run under ONEDNN_MAX_CPU_ISA=AVX2 and =ALL to compare oneDNN's kernels."""
-import sys, resource, time
+import sys, time
 from pathlib import Path
 import torch
 from bnpipe import speed
@@ -18,6 +18,6 @@ torch.manual_seed(0)
 m = speed.prepare(build_model(spec, params), plan)
 st = speed.TrainingStep(m, task, spec.lr, plan, "cpu")
 for t in range(10): st(t)
-f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt; a = time.perf_counter()
+a = time.perf_counter()
 for t in range(10, 60): st(t)
 print(sys.argv[2], f"{(time.perf_counter()-a)/50*1e3:.1f} ms/step")

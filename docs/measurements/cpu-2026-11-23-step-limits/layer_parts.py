@@ -7,7 +7,6 @@ per-turn ratio previous / in place.
 """
 
 import statistics
-import time
 
 import torch
 import yaml
@@ -16,6 +15,7 @@ from bnpipe.host_memory import keep_freed_memory
 from bnpipe.models.norms import AlgorithmOneNoise
 from bnpipe.params import load_params
 from previous_noise import previous_forward
+from timing import once
 
 torch.set_num_threads(1)
 keep_freed_memory()
@@ -23,12 +23,6 @@ params = load_params(yaml.safe_load(open("params.yaml")))
 layer = AlgorithmOneNoise(params.noise, layer=3, seed=0)
 layer.train()
 layer.step = 7
-
-
-def once(f):
-    start = time.perf_counter()
-    f()
-    return time.perf_counter() - start
 
 
 for shape in [(128, 8, 32, 32), (128, 16, 16, 16), (128, 32, 8, 8), (128, 64, 4, 4)]:

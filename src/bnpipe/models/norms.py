@@ -145,13 +145,18 @@ class AlgorithmOneNoise(nn.Module):
         def uniform(*shape: int) -> torch.Tensor:  # U(0, 1)
             return torch.rand(*shape, generator=g, device=x.device, dtype=x.dtype)
 
+        layout = _memory_format(x)
+
+        def like_x() -> torch.Tensor:  # empty, x's shape and layout; one for all under vmap
+            return torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=layout)
+
         mu = unit_view(x, (2 * uniform(c) - 1) * q.n_mu)
         sigma = unit_view(x, 1 + uniform(c) * (q.n_sigma - 1))
         # m = mu + (2u - 1) r_mu, then s = sigma + normal r_sigma: that order of draws
-        m = torch.mul(uniform(*x.shape), 2, out=_like(x))
+        m = torch.mul(uniform(*x.shape), 2, out=like_x())
         m.sub_(1).mul_(q.r_mu).add_(mu)
         normal = torch.randn(*x.shape, generator=g, device=x.device, dtype=x.dtype)
-        s = torch.mul(normal, q.r_sigma, out=_like(x))
+        s = torch.mul(normal, q.r_sigma, out=like_x())
         return s.add_(sigma), m
 
     # Eager under torch.compile: the draw seeds a generator from (seed, step, layer), and
@@ -169,19 +174,16 @@ class AlgorithmOneNoise(nn.Module):
         return f"layer={self.layer}, {self.noise}"
 
 
-def _like(x: torch.Tensor) -> torch.Tensor:
-    """An empty tensor of x's shape, channels_last where x is (and not also NCHW), else
-    contiguous: elementwise operations are slow across mixed layouts. Built from the
-    shape, not from x, so that under vmap (the batched landscape) it is one tensor for
-    every batch member, as the draws are."""
-    layout = torch.contiguous_format
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """channels_last where x is (and not also NCHW), else contiguous: elementwise
+    operations are slow across mixed layouts."""
     if x.dim() == 4 and not x.is_contiguous():
         try:
             if x.is_contiguous(memory_format=torch.channels_last):
-                layout = torch.channels_last
+                return torch.channels_last
         except RuntimeError:  # inside vmap, which cannot tell: NCHW (slower, same values)
             pass
-    return torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=layout)
+    return torch.contiguous_format
 
 
 # Builders of the built-in variants (registered in bnpipe.variants): each takes
