@@ -75,3 +75,30 @@ def test_channel_moments_equal_the_moments_of_an_fp64_copy():
     torch.testing.assert_close(mean, x.mean((0, 1, 2)), rtol=1e-14, atol=0)
     torch.testing.assert_close(std, x.std((0, 1, 2)), rtol=1e-12, atol=1e-15)
     assert std[2] == 0 and mean[2] == 7 / 255
+
+
+def test_a_batch_is_the_normalization_formula_written_out_bit_for_bit():
+    """Known answer: (x[idx] / 255 - mean) / std in fp32, operation by operation, for
+    repeated and unordered indices of both splits. Multiplying by 1/255 instead of
+    dividing by 255 changes bits, and the test sees it."""
+    from bnpipe.data.batches import DeviceData
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (300, 32, 32, 3), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, 300),
+        "x_test": rng.integers(0, 256, (50, 32, 32, 3), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, 50),
+    }
+    data = DeviceData(arrays)
+    stored = data.x_train.clone()
+    for split, n in (("train", 300), ("test", 50)):
+        idx = torch.from_numpy(rng.integers(0, n, 128))  # repeats, any order
+        x, y = data.batch(idx, split)
+        images = torch.from_numpy(arrays[f"x_{split}"]).permute(0, 3, 1, 2)[idx].float()
+        expected = (images / 255 - data.mean) / data.std
+        assert x.dtype == torch.float32 and x.is_contiguous()
+        assert torch.equal(x, expected)
+        assert torch.equal(y, torch.from_numpy(arrays[f"y_{split}"]).long()[idx])
+        assert not torch.equal(x, (images * (1 / 255) - data.mean) / data.std)  # teeth
+    assert torch.equal(data.x_train, stored)  # the stored uint8 images are untouched

@@ -100,9 +100,15 @@ class DeviceData:
         return self.x_train.device
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() / 255 - self.mean) / self.std
+        """uint8 images (B, 3, H, W) -> fp32 (x / 255 - mean) / std: the three operations
+        in place on one fresh fp32 copy, the same bits as out of place (tested)."""
+        return x.to(torch.float32, copy=True).div_(255).sub_(self.mean).div_(self.std)
 
     def batch(self, idx: torch.Tensor, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """Images idx (k,) of `split`, normalized: (k, 3, H, W) fp32, and their labels (k,).
+        Gathered by index_select and normalized in place: on the cpu scale's 128-image
+        batches 0.73 against 1.36 ms for advanced indexing and out-of-place arithmetic
+        (one thread, caches flushed; docs/measurements/cpu-2026-11-23-step-candidates)."""
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         idx = idx.to(x.device)
-        return self.normalize(x[idx]), y[idx]
+        return self.normalize(x.index_select(0, idx)), y.index_select(0, idx)
