@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from bnpipe.stats import (
     difference,
     holm,
     mean_curve,
     mean_interval,
+    median_interval,
     paired_difference,
     welch_difference,
     within_strata_spearman,
@@ -138,3 +140,32 @@ def test_seeds_to_decide_is_the_smallest_n_whose_t_interval_clears_the_threshold
     assert seeds_to_decide(interval, 0.0, 0.95) == 15
     assert seeds_to_decide(interval, 1.0, 0.95) is None  # on the threshold: never
     assert seeds_to_decide(interval, 0.0, 0.95, most=10) is None
+
+
+def test_median_interval_is_two_order_statistics_with_their_exact_coverage():
+    """Known answers: n = 15 at 95% takes the 4th and 12th values (1 - 2 P(B <= 3) =
+    1 - 2 * 576 / 2**15); n = 6 the extremes (1 - 2 / 64); n = 5 has none (at best
+    1 - 2 / 32 = 93.75%)."""
+    values = np.arange(15.0)[::-1] * 2  # unsorted on purpose
+    i = median_interval(values)
+    assert (i.estimate, i.lo, i.hi, i.n, i.method) == (14.0, 6.0, 22.0, 15, "order statistics")
+    assert i.coverage == pytest.approx(1 - 2 * 576 / 2**15, abs=1e-12)
+    six = median_interval([3.0, 1.0, 2.0, 6.0, 5.0, 4.0, float("nan")])
+    assert (six.lo, six.hi, six.n) == (1.0, 6.0, 6)
+    assert six.coverage == pytest.approx(1 - 2 / 64)
+    five = median_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert not five.ok and five.estimate == 3.0 and "95%" in five.reason
+    assert median_interval([1.0, 2.0, 3.0, 4.0, 5.0], confidence=0.9).ok
+
+
+@pytest.mark.parametrize(
+    "shape, truth", [("lognormal", 1.0), ("gamma4", scipy.stats.gamma(4.0).median())]
+)
+def test_median_interval_covers_the_median_of_skewed_timings(shape, truth):
+    """Coverage by simulation at n = 15 (exact 96.5%) on skewed data with a known median
+    (lognormal: e^0; gamma: scipy's), within two standard errors."""
+    draw, _ = SKEWED[shape]
+    samples = draw(np.random.default_rng(1), (SIMULATIONS, 15))
+    coverage = _coverage([median_interval(row) for row in samples], truth)
+    assert coverage >= 0.95 - 2 * 0.0034
+    assert coverage <= 0.965 + 2 * 0.0034

@@ -1,7 +1,8 @@
 """`make bench`: what a training step and a snapshot's probes cost on this device.
 
 Measured, side by side in one process (a shared machine is noisy: ratios are taken
-within each repeat, then the median over repeats):
+within each repeat, then the median over repeats, with its distribution-free 95%
+interval from 6 repeats on):
   - training images/s of bnpipe's step (speed.TrainingStep: the scale's task, batches
     from the run's counters) with each switch, against a plain PyTorch loop (DataLoader
     over a TensorDataset, shuffled, eager, NCHW, fp32), same model, batch and device;
@@ -38,6 +39,7 @@ from bnpipe.host_memory import keep_freed_memory
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name
+from bnpipe.stats import median_interval
 
 WARMUP = 3  # steps before each timed block (compile happens in the first)
 SETTLE_S = 0.5  # concurrent jobs: seconds from the barrier's opening to the timed window
@@ -245,6 +247,7 @@ def throughput(
                 seconds[name].append(_timed(step, r * (steps + WARMUP), steps, device))
         plain = seconds["plain loop"]
         for name, times in seconds.items():
+            ratios = [p / t for p, t in zip(plain, times, strict=True)]
             rows.append(
                 {
                     "variant": variant,
@@ -252,14 +255,24 @@ def throughput(
                     "plan": plans[name].__dict__ if name in plans else None,
                     "ms_per_step": 1e3 * statistics.median(times),
                     "images_per_s": batch / statistics.median(times),
-                    "ratio_to_plain": statistics.median(
-                        p / t for p, t in zip(plain, times, strict=True)
-                    ),
-                    "ratios": [p / t for p, t in zip(plain, times, strict=True)],
+                    "ratio_to_plain": statistics.median(ratios),
+                    "ratio_interval": ratio_interval(ratios),
+                    "ratios": ratios,
                 }
             )
         speed.apply_backend(device, speed.StepPlan())
     return rows
+
+
+def ratio_interval(ratios: list[float]) -> dict | None:
+    """The per-block ratios' median with its distribution-free 95% interval (two order
+    statistics, `stats.median_interval`): {"lo", "hi", "coverage"}, or None below the 6
+    blocks such an interval needs. A block's time on a shared machine is skewed (only
+    ever slowed), so its ratios get no normal interval."""
+    interval = median_interval(ratios)
+    if not interval.ok:
+        return None
+    return {"lo": interval.lo, "hi": interval.hi, "coverage": interval.coverage}
 
 
 # --- concurrent jobs ----------------------------------------------------------------------
@@ -434,7 +447,7 @@ def run_bench(
     prepared: Path,
     device: str,
     steps: int = 20,
-    repeats: int = 3,
+    repeats: int = 15,
     variants: tuple[str, ...] = ("standard", "batchnorm", "noisy_batchnorm"),
     jobs: tuple[int, ...] = (1, 2, 4),
     window_s: float = 5.0,

@@ -24,7 +24,9 @@ p.set_defaults(scale="cpu")
 p.add_argument("--prepared", type=Path, help="a prepared CIFAR-10 file (default: the sample)")
 p.add_argument("--out", type=Path, default=Path("reports/bench.json"))
 p.add_argument("--steps", type=int, default=20, help="timed steps per block")
-p.add_argument("--repeats", type=int, default=5, help="interleaved blocks per mode")
+p.add_argument(
+    "--repeats", type=int, default=15, help="interleaved blocks per mode (6+: a 95%% interval)"
+)
 p.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4], help="concurrent jobs")
 p.add_argument("--window", type=float, default=5.0, help="seconds timed with all jobs running")
 p.add_argument("--variants", nargs="+", default=["standard", "batchnorm", "noisy_batchnorm"])
@@ -54,7 +56,9 @@ with tempfile.TemporaryDirectory() as tmp, lease_device() as lease:
 write_json(args.out, result)
 print(f"{args.out}: written")
 for row in result["training_step"]:
+    interval = row["ratio_interval"]
+    within = f" [{interval['lo']:.2f}, {interval['hi']:.2f}]" if interval else ""
     print(
         f"{row['variant']:>16} {row['mode']:<32} {row['ms_per_step']:7.1f} ms/step, "
-        f"{row['ratio_to_plain']:.2f}x the plain loop"
+        f"{row['ratio_to_plain']:.2f}x{within} the plain loop"
     )

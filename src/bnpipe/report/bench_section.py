@@ -31,7 +31,8 @@ def _intro(b: dict) -> str:
         f"{b['threads']} thread(s)) with the <code>{b['scale']}</code> scale's VGG: width "
         f"{b['vgg_width']:g}, batch {b['batch_size']}. Each mode ran {b['repeats']} "
         f"interleaved blocks of {b['steps_per_block']} steps in one process; a ratio is "
-        "taken within each block, then the median. Peak: "
+        "taken within each block, then the median, with its distribution-free 95% interval "
+        "(two order statistics of the blocks' ratios; 6 blocks or more). Peak: "
         f"{b['peak']['flops'] / 1e9:,.0f} GFLOP/s fp32 ({html.escape(b['peak']['source'])})"
         f"{_other_peaks(b['peak'])}.</p>"
     )
@@ -50,15 +51,23 @@ def _steps(b: dict) -> str:
             r["mode"],
             f"{r['ms_per_step']:.1f}",
             f"{r['images_per_s']:,.0f}",
-            f"{r['ratio_to_plain']:.2f}x",
+            _ratio(r),
             f"{100 * r['fraction_of_peak']:.1f}% {r.get('peak_precision', 'fp32')}",
         )
         for r in b["training_step"]
     ]
     return "<h3>Training step</h3>" + _table(
-        ("variant", "mode", "ms / step", "images / s", "vs plain loop", "of the mode's peak"),
+        ("variant", "mode", "ms / step", "images / s", "vs plain loop [95%]", "of the mode's peak"),
         rows,
     )
+
+
+def _ratio(row: dict) -> str:
+    """'1.31x [1.27, 1.35]': the median ratio and its interval, where there is one."""
+    interval = row.get("ratio_interval")  # absent in a bench.json from before intervals
+    if not interval:
+        return f"{row['ratio_to_plain']:.2f}x"
+    return f"{row['ratio_to_plain']:.2f}x [{interval['lo']:.2f}, {interval['hi']:.2f}]"
 
 
 METHODS = ("pipeline", "reference")  # the probe suite's two forms (probes.cost)
