@@ -268,7 +268,9 @@ def ratio_interval(ratios: list[float]) -> dict | None:
     """The per-block ratios' median with its distribution-free 95% interval (two order
     statistics, `stats.median_interval`): {"lo", "hi", "coverage"}, or None below the 6
     blocks such an interval needs. A block's time on a shared machine is skewed (only
-    ever slowed), so its ratios get no normal interval."""
+    ever slowed), so its ratios get no normal interval. Blocks count as independent:
+    a slow drift of the machine's speed across blocks would correlate them, and the
+    interval does not model that."""
     interval = median_interval(ratios)
     if not interval.ok:
         return None

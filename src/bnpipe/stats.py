@@ -9,6 +9,9 @@ a difference of two groups), so intervals here are Student-t intervals:
                         variants with the same seed share data order and initial draw)
   welch_difference      mean(A) - mean(B) of two independent groups, Welch-Satterthwaite
   difference            paired where at least `min_n` seeds have both, else Welch
+  median_interval       not over seeds, and not t: the median of one sample (the
+                        benchmark's per-block timing ratios) between two order
+                        statistics, exact coverage for any continuous distribution
 
 Positive, heavy-tailed quantities (smoothness, ICS, shifts) are compared on the log scale
 by passing logs: the difference of logs is a log-ratio. Coverage is tested by simulation
@@ -121,9 +124,7 @@ def median_interval(values, confidence: float = 0.95) -> Interval:
     """Median of the finite `values` with a distribution-free interval from two order
     statistics: [x_(k), x_(n+1-k)] with the largest k whose coverage, 1 - 2 P(B < k) for
     B ~ Binomial(n, 1/2), is at least `confidence`, for any continuous distribution of
-    independent values. 95% needs n >= 6 (at n = 15: the 4th and 12th values, 96.5%).
-    For timings: a block on a shared machine can be slowed by anything, never sped up,
-    so their ratios are skewed, and no normal interval is owed them."""
+    independent values. 95% needs n >= 6 (at n = 15: the 4th and 12th values, 96.5%)."""
     v = np.sort(_finite(values))
     n = len(v)
     estimate = float(np.median(v)) if n else float("nan")

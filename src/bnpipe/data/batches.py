@@ -107,7 +107,7 @@ class DeviceData:
     def batch(self, idx: torch.Tensor, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """Images idx (k,) of `split`, normalized: (k, 3, H, W) fp32, and their labels (k,).
         Gathered by index_select and normalized in place: on the cpu scale's 128-image
-        batches 0.73 against 1.36 ms for advanced indexing and out-of-place arithmetic
+        batches 0.68 against 1.09 ms for advanced indexing and out-of-place arithmetic
         (one thread, caches flushed; docs/measurements/cpu-2026-11-23-step-candidates)."""
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
         idx = idx.to(x.device)
