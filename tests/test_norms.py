@@ -49,6 +49,18 @@ def test_noise_replays_within_a_step_and_changes_between_steps_and_layers():
     assert not torch.equal(_noise(step=5, layer=4)[0], s1)
 
 
+def _algorithm_one(seed: int, step: int, layer: int, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, m) of paper Algorithm 1 written out from the layer's generator, in NCHW."""
+    g = torch.Generator().manual_seed(derive_seed(seed, step, f"noise/{layer}"))
+    unit = (1, -1, 1, 1)
+    c = shape[1]
+    mu = ((2 * torch.rand(c, generator=g) - 1) * NOISE.n_mu).view(unit)
+    sigma = (1 + torch.rand(c, generator=g) * (NOISE.n_sigma - 1)).view(unit)
+    m = mu + (2 * torch.rand(shape, generator=g) - 1) * NOISE.r_mu
+    s = sigma + torch.randn(shape, generator=g) * NOISE.r_sigma
+    return s, m
+
+
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_noise_output_is_algorithm_one_bit_for_bit_in_either_layout(layout):
     """The layer against Algorithm 1 written out from the same generator, in NCHW: the
@@ -58,12 +70,7 @@ def test_noise_output_is_algorithm_one_bit_for_bit_in_either_layout(layout):
     set_step([layer], 11)
     x = torch.randn(shape).contiguous(memory_format=layout).requires_grad_()
     out = layer(x)
-    g = torch.Generator().manual_seed(derive_seed(7, 11, "noise/2"))
-    unit = (1, -1, 1, 1)
-    mu = ((2 * torch.rand(5, generator=g) - 1) * NOISE.n_mu).view(unit)
-    sigma = (1 + torch.rand(5, generator=g) * (NOISE.n_sigma - 1)).view(unit)
-    m = mu + (2 * torch.rand(shape, generator=g) - 1) * NOISE.r_mu
-    s = sigma + torch.randn(shape, generator=g) * NOISE.r_sigma
+    s, m = _algorithm_one(seed=7, step=11, layer=2, shape=shape)
     assert torch.equal(out, s * x.detach() + m)
     assert out.is_contiguous(memory_format=layout)
     (grad,) = torch.autograd.grad(out.sum(), x)
@@ -73,18 +80,17 @@ def test_noise_output_is_algorithm_one_bit_for_bit_in_either_layout(layout):
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_noise_under_vmap_gives_each_batch_member_what_it_gets_alone(layout):
     """The batched landscape vmaps the loss over parameter sets (randomness "same"): the
-    layer must draw one noise for all of them and give each its own unbatched result."""
+    layer must draw one noise for all of them, so each batch member gets Algorithm 1's
+    output, written out, for its own input."""
     layer = AlgorithmOneNoise(NOISE, layer=1, seed=3)
     set_step([layer], 4)
-    x = torch.randn(6, 5, 4, 3).contiguous(memory_format=layout)
+    shape = (6, 5, 4, 3)
+    x = torch.randn(shape).contiguous(memory_format=layout)
     scales = torch.tensor([0.5, 1.0, 2.0])
-
-    def noisy(scale: torch.Tensor) -> torch.Tensor:
-        return layer(x * scale)
-
-    batched = torch.func.vmap(noisy, randomness="same")(scales)
+    batched = torch.func.vmap(lambda scale: layer(x * scale), randomness="same")(scales)
+    s, m = _algorithm_one(seed=3, step=4, layer=1, shape=shape)
     for i, scale in enumerate(scales):
-        assert torch.equal(batched[i], noisy(scale))
+        assert torch.equal(batched[i], s * (x * scale) + m)
 
 
 def test_noise_is_off_in_eval_mode_and_demands_a_step_in_training():

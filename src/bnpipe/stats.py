@@ -132,18 +132,19 @@ def median_interval(values, confidence: float = 0.95) -> Interval:
     if k is None:
         return insufficient(estimate, n, f"{n} value(s): no two order statistics cover "
                             f"the median at {confidence:.0%}")  # fmt: skip
-    coverage = 1 - 2 * float(stats.binom.cdf(k - 1, n, 0.5))
     return Interval(estimate, float(v[k - 1]), float(v[n - k]), n, "order statistics",
-                    coverage=coverage)  # fmt: skip
+                    coverage=_order_coverage(k, n))  # fmt: skip
 
 
 def _order_statistic(n: int, confidence: float) -> int | None:
-    """The largest k (1-based) with 1 - 2 P(Binomial(n, 1/2) < k) >= confidence."""
-    best = None
-    for k in range(1, n // 2 + 1):
-        if 1 - 2 * stats.binom.cdf(k - 1, n, 0.5) >= confidence:
-            best = k
-    return best
+    """The largest k (1-based) whose [x_(k), x_(n+1-k)] covers at `confidence`."""
+    covering = [k for k in range(1, n // 2 + 1) if _order_coverage(k, n) >= confidence]
+    return max(covering, default=None)
+
+
+def _order_coverage(k: int, n: int) -> float:
+    """1 - 2 P(Binomial(n, 1/2) < k): how often [x_(k), x_(n+1-k)] holds the median."""
+    return 1 - 2 * float(stats.binom.cdf(k - 1, n, 0.5))
 
 
 def paired_difference(a, b, confidence: float = 0.95, min_n: int = 3) -> Interval:

@@ -1,29 +1,33 @@
 """Is a mode's ratio to the plain loop biased by its position in the bench's fixed order?
-Plain loop, then three copies of the same default plan (A, B, C), in that order every repeat."""
-import os, statistics, sys
-from pathlib import Path
+The plain loop, then three copies of the default plan (A, B, C), in that order every
+repeat, timed as the bench times (bench._timed): python position.py VARIANT REPEATS."""
+import statistics
+import sys
+
 import torch
+
 from bnpipe import speed
-from bnpipe.bench import bench_task, _plain_loop, _timed
-from bnpipe.cli import load_scale
+from bnpipe.bench import _plain_loop, _timed
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec
-torch.set_num_threads(1)
-from bnpipe.host_memory import keep_freed_memory; keep_freed_memory()
-params = load_scale("params.yaml", "cpu")
-task = bench_task(params, Path(os.environ["PREPARED"]), "cpu")
+from common import PARAMS, PLAN, TASK
+
 variant, repeats = sys.argv[1], int(sys.argv[2])
 spec = RunSpec("vgg", variant, 0.1, 0)
-plan = speed.resolve(params.speed, "cpu", "vgg")
-images, labels = task.data.batch(torch.arange(task.data.n_train))
-steppers = {"plain": _plain_loop(build_model(spec, params), images, labels, 128, 0.1)}
-for k in "ABC":
-    steppers[k] = speed.TrainingStep(speed.prepare(build_model(spec, params), plan), task, 0.1, plan, "cpu")
-sec = {k: [] for k in steppers}
+images, labels = TASK.data.batch(torch.arange(TASK.data.n_train))
+steppers = {"plain": _plain_loop(build_model(spec, PARAMS), images, labels, 128, spec.lr)}
+for copy in "ABC":
+    model = speed.prepare(build_model(spec, PARAMS), PLAN)
+    steppers[copy] = speed.TrainingStep(model, TASK, spec.lr, PLAN, "cpu")
+seconds = {name: [] for name in steppers}
 for r in range(repeats):
-    for k, st in steppers.items():
-        sec[k].append(_timed(st, r * 23, 20, "cpu"))
-for k in "ABC":
-    rs = [p / t for p, t in zip(sec["plain"], sec[k])]
-    print(k, f"median ratio {statistics.median(rs):.3f}", f"ms {1e3*statistics.median(sec[k]):.1f}", " ".join(f"{x:.2f}" for x in rs))
-print("plain ms", f"{1e3*statistics.median(sec['plain']):.1f}")
+    for name, step in steppers.items():
+        seconds[name].append(_timed(step, r * 23, 20, "cpu"))
+for copy in "ABC":
+    ratios = [p / t for p, t in zip(seconds["plain"], seconds[copy])]
+    print(
+        f"{copy} median ratio {statistics.median(ratios):.3f}, "
+        f"{1e3 * statistics.median(seconds[copy]):.1f} ms; blocks "
+        + " ".join(f"{x:.2f}" for x in ratios)
+    )
+print(f"plain loop {1e3 * statistics.median(seconds['plain']):.1f} ms")

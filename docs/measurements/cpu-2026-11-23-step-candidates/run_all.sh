@@ -11,3 +11,4 @@ $py $dir/onednn_primitives.py 2>&1 | grep "exec" | cut -d, -f4- > $dir/onednn_pr
 $py $dir/conv_backends.py > $dir/conv_backends.log 2>&1
 $py $dir/peak.py > $dir/peak.log 2>&1
 bash $dir/thp_ab.sh > $dir/thp_ab.log 2>&1
+$py $dir/position.py standard 10 > $dir/position.log.new 2>&1  # the committed position.log also keeps an earlier run
