@@ -19,6 +19,8 @@ SNAPSHOTS = (0, 100, 1000)
 CURVES = (
     ("activations", "input_lag_shift", (2, 3, 9, 11, 13)),
     ("activations", "pre_lag_shift", (3, 11)),
+    ("activations", "input_coord_lag_shift", (2, 3, 9, 11, 13)),
+    ("activations", "pre_coord_lag_shift", (3, 11)),
     ("ics", "rel_l2", (5, 9, 10, 17)),
     ("ics", "l2", (5, 9, 10, 17)),
     ("landscape", "beta", (0,)),

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -26,12 +28,14 @@ def test_percentiles_are_those_of_the_unit_over_batch_height_width():
         for layer, metric, v in ActivationProbe(params.probe.activations).measure(ctx)
     }
     assert {layer for layer, _ in rows} == set(range(1, 14))
-    # Recompute layer 3's raw conv output by hand, on the model in training mode.
+    # Recompute layer 3's raw conv output by hand, on the model in training mode, in fp64
+    # (what the probe reads moments and percentiles in: speed.MOMENTS)
+    model = copy.deepcopy(ctx.model).double()
     with torch.no_grad():
-        h = ctx.model.features[:3](ctx.probe_x)  # block 1, block 2, max-pool
-        unit = ctx.model.blocks[2].layer(h)[:, params.probe.activations.unit].double().numpy()
+        h = model.features[:3](ctx.probe_x.double())  # block 1, block 2, max-pool
+        unit = model.blocks[2].layer(h)[:, params.probe.activations.unit].numpy()
     for q in params.probe.activations.percentiles:
-        assert np.isclose(rows[(3, f"p{q:g}")], np.percentile(unit, q), rtol=1e-6, atol=1e-9)
+        assert np.isclose(rows[(3, f"p{q:g}")], np.percentile(unit, q), rtol=1e-12, atol=1e-12)
     assert np.isclose(rows[(3, "mean")], unit.mean()) and np.isclose(rows[(3, "var")], unit.var())
 
 

@@ -26,9 +26,27 @@ def test_auto_layout_is_on_where_measured_faster_and_the_dln_stays_plain():
     assert speed.resolve(every_switch, "cpu", "dln") == speed.StepPlan()
     bf16 = speed.resolve(SpeedParams("always", False, "bf16", True), "cpu", "vgg")
     assert not bf16.exact and bf16.deterministic
-    assert speed.probe_plan(bf16) == speed.StepPlan(channels_last=True, deterministic=True)
     with pytest.raises(ValueError, match="tf32 is a CUDA mode"):
         speed.resolve(SpeedParams("auto", False, "tf32", False), "cpu", "vgg")
+
+
+def test_probes_measure_in_nchw_at_their_models_precision_whatever_training_used():
+    raw = raw_params("smoke")
+    raw["speed"] = {**raw["speed"], "channels_last": "always", "precision": "bf16"}
+    raw["speed"]["deterministic"] = True
+    params = load_params(raw)
+    vgg, dln = (speed.measurement_form(params, "cpu", m) for m in ("vgg", "dln"))
+    assert vgg == speed.MeasurementForm("fp32", deterministic=True)
+    assert vgg.plan == speed.StepPlan(deterministic=True)  # NCHW, fp32, no TF32
+    assert dln.dtype == torch.float64 and dln.describe() == "NCHW, fp64, eager"
+    model = speed.prepare_measurement(
+        build_model(params.run("dln-batchnorm-lr1e-06-s0"), params), dln
+    )
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    assert model(torch.randn(4, 10)).dtype == torch.float64  # fp32 input cast on entry
+    raw["probe"]["precision"] = {"vgg": "fp16", "dln": "fp64"}
+    with pytest.raises(ParamsError, match="probe.precision.vgg"):
+        load_params(raw)
 
 
 def test_a_bad_switch_is_refused_with_its_key():

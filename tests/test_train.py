@@ -30,10 +30,15 @@ def setup(tmp_path_factory):
     return root, params
 
 
+def _training_model(spec, params):
+    """The model in training's own memory layout (a replay there equals training's bits)."""
+    return speed.prepare(build_model(spec, params), speed.resolve(params.speed, "cpu", spec.model))
+
+
 def _probe_model(spec, params):
-    """The model as the probe runner builds it: training's memory layout, fp32."""
-    plan = speed.probe_plan(speed.resolve(params.speed, "cpu", spec.model))
-    return speed.prepare(build_model(spec, params), plan)
+    """The model as the probe runner and the lag record build it: the measurement form."""
+    form = speed.measurement_form(params, "cpu", spec.model)
+    return speed.prepare_measurement(build_model(spec, params), form)
 
 
 def _run(setup, name, spec=None, **kw):
@@ -83,12 +88,17 @@ def test_replaying_step_t_from_its_snapshot_gives_the_logged_loss(setup):
     spec = params.run("vgg-batchnorm-lr0.1-s0")
     t = params.train
     for step in snapshot_steps(t.steps, t.snapshots, t.log_share)[:-1]:
-        model = _probe_model(spec, params)
-        model.load_state_dict(torch.load(snapshot_path(_snaps(root, "replay"), step)))
-        model.train()
         idx = train_batch_indices(data.n_train, params.train.batch_size, spec.seed, step)
         x, y = data.batch(idx)
-        assert F.cross_entropy(model(x), y).item() == history.train_loss[step]
+        for build in (_training_model, _probe_model):
+            model = build(spec, params)
+            model.load_state_dict(torch.load(snapshot_path(_snaps(root, "replay"), step)))
+            model.train()
+            loss = F.cross_entropy(model(x), y).item()
+            if build is _training_model:  # training's layout: training's bits
+                assert loss == history.train_loss[step]
+            else:  # the probes' NCHW: the same loss to fp32 round-off
+                assert loss == pytest.approx(history.train_loss[step], rel=1e-5)
 
 
 def test_an_interrupted_run_resumes_to_identical_results(setup, monkeypatch):
@@ -185,7 +195,7 @@ def test_the_lag_shift_replay_is_training_itself(setup):
     record = _run(setup, "lag", spec=spec)
     first, last = record["snapshot_steps"][1], params.train.steps  # 3 and 12 at smoke
     task = make_task(spec, params, root / "prepared.npz", "cpu")
-    model = _probe_model(spec, params)
+    model = _training_model(spec, params)
     model.load_state_dict(torch.load(snapshot_path(_snaps(root, "lag"), first)))
     set_step(noise_layers(model), first)
     x, y = task.probe_batch(8)
@@ -198,8 +208,9 @@ def test_the_lag_shift_replay_is_training_itself(setup):
 
 @pytest.mark.parametrize("variant", ["noisy_batchnorm", "l1"])
 def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, variant):
-    """What training records at t + lag (bnpipe.lag_record) equals what the activation
-    probe gets by replaying the lag steps from snapshot t; the last snapshot, whose
+    """What training records at t + lag (bnpipe.lag_record) is training's state at t + lag
+    read in the measurement form: the lag steps replayed from snapshot t in training's
+    layout, then measured in NCHW and fp64, give the same bits; the last snapshot, whose
     t + lag lies past the end of training, has no entry."""
     from bnpipe.lag_record import lag_moments
     from bnpipe.models import noise_layers, set_step
@@ -218,25 +229,33 @@ def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, var
     assert record["timing"]["lag_record_s"] > 0
     task = make_task(spec, params, root / "prepared.npz", "cpu")
     x, y = task.probe_batch(params.probe.batch_size)
+    coordinates = params.probe.activations.coordinates
+    assert recorded["signature"] == f"NCHW, fp64, eager; {coordinates} coordinates per layer"
     for t, later in recorded["moments"].items():
-        model = _probe_model(spec, params)
+        model = _training_model(spec, params)
         model.load_state_dict(torch.load(snapshot_path(_snaps(root, f"lag-record-{variant}"), t)))
         set_step(noise_layers(model), t)
         with frozen_stats(model), preserved_state(model):
             replay_sgd(SnapshotContext(spec, params, t, model, x, y, task), lag)
-            replayed = lag_moments(model, x)
+            measured = speed.prepare_measurement(build_model(spec, params), speed.MOMENTS)
+            measured.load_state_dict(model.state_dict())
+            set_step(noise_layers(measured), t + lag)
+            replayed = lag_moments(measured, x, coordinates)
         assert replayed.keys() == later.keys() == {"block", "layer"}
         for site, by_layer in replayed.items():
             assert by_layer.keys() == later[site].keys()
-            for k, moments in by_layer.items():
-                assert moments.dtype == torch.float64 and moments.shape[0] == 2
-                assert torch.equal(moments, later[site][k]), (t, site, k)
+            for k, units in by_layer.items():
+                assert units.keys() == {"channel", "coordinate"}
+                for unit, moments in units.items():
+                    assert moments.dtype == torch.float64 and moments.shape[0] == 2
+                    assert torch.equal(moments, later[site][k][unit]), (t, site, k, unit)
 
 
 def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, monkeypatch, capsys):
     """The activation probe replays only where training recorded nothing (the last
-    snapshot), and its rows equal the all-replay rows exactly; a lag changed since
-    training makes the record unusable, and the probe says so and replays."""
+    snapshot), and its rows equal the all-replay rows to round-off (the replay runs in
+    the measurement form, NCHW; training in channels_last); a lag or a coordinate count
+    changed since training makes the record unusable, and the probe says so and replays."""
     import bnpipe.probes.activations as activations
     from bnpipe.probes.registry import make_probes
     from bnpipe.probes.runner import SnapshotProber
@@ -263,10 +282,20 @@ def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, mo
         ]
     steps, last = record["snapshot_steps"], params.train.steps
     assert replays == [last, *steps]  # with the record: the last snapshot only
-    assert rows[True] == rows[False]
+    # training's lag steps ran in channels_last, the replay's in NCHW: two fp32
+    # trajectories whose updates differ by training's round-off (measured here: <= 1.5e-3
+    # relative in a shift after 2 steps)
+    for recorded, replayed in zip(rows[True], rows[False], strict=True):
+        assert [r[:2] for r in recorded] == [r[:2] for r in replayed]
+        assert [r[2] for r in recorded] == pytest.approx([r[2] for r in replayed], rel=1e-2)
+    assert any(metric == "input_coord_lag_shift" for _, metric, _ in rows[True][1])
     raw["scales"]["smoke"]["probe"]["activations"]["lag"] = 3
     assert SnapshotProber(spec, load_params(raw), *folders).lag_record == {}
     assert "recorded at lag 2" in capsys.readouterr().err
+    raw["scales"]["smoke"]["probe"]["activations"]["lag"] = 2
+    raw["probe"]["activations"]["coordinates"] = 600
+    assert SnapshotProber(spec, load_params(raw), *folders).lag_record == {}
+    assert "this probe is at lag 2" in capsys.readouterr().err
 
 
 def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):

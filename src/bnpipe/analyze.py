@@ -59,6 +59,9 @@ PROBE_CURVES = {
         "shift_var",
         "input_lag_shift",
         "pre_lag_shift",
+        "input_coord_lag_shift",
+        "input_coord_lag_shift_median",
+        "pre_coord_lag_shift",
     ),
     "ics": ("l2", "cos", "rel_l2", "affine_rel_l2"),
     "landscape": ("loss_min", "loss_max", "loss_range", "gpred_min", "gpred_max", "beta"),
@@ -245,8 +248,13 @@ def tests_table(claims: list[dict]) -> pd.DataFrame:
 
 
 def _flat(test: dict) -> dict:
-    """A test's columns for differences.csv: its nested lists left out."""
-    return {k: v for k, v in test.items() if k not in ("parts", "notes")}
+    """A test's columns for differences.csv: its nested lists and per-seed values left
+    out, its error check's rates as columns (error_<key>)."""
+    flat = {k: v for k, v in test.items() if k not in ("parts", "notes", "values", "error_check")}
+    for key, value in (test.get("error_check") or {}).items():
+        if not isinstance(value, dict | list | tuple):
+            flat[f"error_{key}"] = value
+    return flat
 
 
 def summary_metrics(table: pd.DataFrame, summary: pd.DataFrame, claims: list[dict], scale: str):

@@ -10,13 +10,19 @@ probing per snapshot at lag 10, README "Cost"). It also makes the later state th
 training really reached, where a replay cannot match it bit for bit (a GPU's
 nondeterministic kernels, bf16 training replayed in fp32).
 
+Training reads them as the activation probe does (speed.MOMENTS: NCHW, fp64), on a copy
+of the model that takes training's state at t + lag: training itself may run in
+channels_last and fp32, which are not exact enough for a difference of moments.
+
 runs/<id>/lag_moments.pt:
-  {"lag": L, "probe_batch": sha256 of the probe batch, "moments": {t: {site: {k: (2, C)}}}}
+  {"lag": L, "probe_batch": sha256 of the probe batch, "signature": the measurement form
+   and the coordinate count, "moments": {t: {site: {k: {unit: (2, n)}}}}}
 with an entry for every snapshot t training passed t + L of (the last snapshot's t + L
-lies past the end of training; a diverged run stops early). The probe uses an entry only
-when L and the probe batch are its own; otherwise (the lag or the probe batch changed
-since training, the last snapshot) it replays the steps from the snapshot, which on a
-CPU gives the same bits (tested).
+lies past the end of training; a diverged run stops early). Units: "channel" (n = C) and
+"coordinate" (n = K sampled coordinates (c, h, w), models.sites). The probe uses an entry
+only when L, the probe batch and the signature are its own; otherwise (any of them
+changed since training, the last snapshot) it replays the steps from the snapshot in
+its own form, which follows training to round-off (tested).
 """
 
 from __future__ import annotations
@@ -32,21 +38,43 @@ from torch import nn
 
 from bnpipe.files import load_torch
 from bnpipe.models import noise_layers, set_step
-from bnpipe.models.sites import capture, unit_moments
+from bnpipe.models.sites import capture, coordinate_moments, unit_moments
 from bnpipe.models.state import frozen_stats
 from bnpipe.params import Params
+from bnpipe.speed import MOMENTS
 
 LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site
+# what a shift is averaged over -> its metrics' infix: input_lag_shift, input_coord_lag_shift
+UNITS = {"channel": "", "coordinate": "coord_"}
 
-Moments = dict[str, dict[int, torch.Tensor]]  # site -> layer k -> (2, C) fp64 mean, var
+# site -> layer k -> unit -> (2, n) fp64 mean and biased variance (n: C channels or K
+# coordinates)
+Moments = dict[str, dict[int, dict[str, torch.Tensor]]]
 
 
-def lag_moments(model: nn.Module, x: torch.Tensor) -> Moments:
-    """Every unit's moments at the lag sites on `x`: training mode, batch statistics
-    frozen (no running-average update), whatever noise step the model is set to."""
+def site_moments(captured: dict[str, dict[int, torch.Tensor]], coordinates: int) -> Moments:
+    """Per site and layer, the moments of every channel and of the sampled coordinates."""
+    return {
+        site: {
+            k: {"channel": unit_moments(o), "coordinate": coordinate_moments(o, k, coordinates)}
+            for k, o in out.items()
+        }
+        for site, out in captured.items()
+    }
+
+
+def lag_moments(model: nn.Module, x: torch.Tensor, coordinates: int) -> Moments:
+    """The moments at the lag sites on `x`: training mode, batch statistics frozen (no
+    running-average update), whatever noise step the model is set to."""
     with frozen_stats(model):
         captured = capture(model, x, tuple(LAG_SITES.values()))
-    return {site: {k: unit_moments(o) for k, o in out.items()} for site, out in captured.items()}
+    return site_moments(captured, coordinates)
+
+
+def record_signature(coordinates: int) -> str:
+    """How recorded moments were measured (speed.MOMENTS): a record stands for a probe's
+    own only if equal."""
+    return f"{MOMENTS.describe()}; {coordinates} coordinates per layer"
 
 
 def batch_digest(x: torch.Tensor) -> str:
@@ -61,11 +89,23 @@ def shift_lag(params: Params) -> int:
 
 
 class LagRecorder:
-    """Training's side: at step t + lag of every snapshot t, the probe batch's moments."""
+    """Training's side: at step t + lag of every snapshot t, the probe batch's moments,
+    read on `measured` (the model in speed.MOMENTS's form) after copying training's
+    state into it."""
 
-    def __init__(self, model: nn.Module, probe_x: torch.Tensor, lag: int, snapshots: Iterable[int]):
-        self.model, self.probe_x, self.lag = model, probe_x, lag
-        self.noise = noise_layers(model)
+    def __init__(
+        self,
+        model: nn.Module,
+        measured: nn.Module,
+        probe_x: torch.Tensor,
+        lag: int,
+        coordinates: int,
+        signature: str,
+        snapshots: Iterable[int],
+    ):
+        self.model, self.measured, self.probe_x, self.lag = model, measured, probe_x, lag
+        self.coordinates, self.signature = coordinates, signature
+        self.noise = noise_layers(measured)
         self.snapshot_at = {t + lag: t for t in snapshots} if lag > 0 else {}
         self.digest = batch_digest(probe_x)
         self.moments: dict[int, Moments] = {}  # snapshot step t -> its later moments
@@ -77,40 +117,65 @@ class LagRecorder:
         if t is None:
             return
         start = time.perf_counter()
+        self.measured.load_state_dict(self.model.state_dict())  # casts to its layout, dtype
         set_step(self.noise, step)
-        self.moments[t] = lag_moments(self.model, self.probe_x)
+        self.moments[t] = lag_moments(self.measured, self.probe_x, self.coordinates)
         self.seconds += time.perf_counter() - start
+
+    @property
+    def key(self) -> tuple:
+        return self.lag, self.digest, self.signature
 
     def state(self) -> dict:
         """What lag_moments.pt and the resume state hold."""
-        return {"lag": self.lag, "probe_batch": self.digest, "moments": self.moments}
+        return {
+            "lag": self.lag,
+            "probe_batch": self.digest,
+            "signature": self.signature,
+            "moments": self.moments,
+        }
 
     def restore(self, state: dict | None, resumed_at: int) -> None:
         """Take back a resume state's entries recorded before step `resumed_at` (if its
-        lag and probe batch are this recorder's)."""
-        if state and (state["lag"], state["probe_batch"]) == (self.lag, self.digest):
-            self.moments = {  # keyed by this module's site names, so that the file's
-                # bytes equal an uninterrupted run's (pickle shares equal string objects)
-                t: {site: m[site] for site in LAG_SITES.values()}
+        lag, probe batch and signature are this recorder's)."""
+        if state and _key(state) == self.key:
+            self.moments = {  # keyed by this module's site and unit names, so that the
+                # file's bytes equal an uninterrupted run's (pickle shares equal strings)
+                t: {
+                    site: {k: {unit: m[site][k][unit] for unit in UNITS} for k in m[site]}
+                    for site in LAG_SITES.values()
+                }
                 for t, m in state["moments"].items()
                 if t + self.lag < resumed_at
             }
 
 
+def _key(state: dict) -> tuple:
+    return state["lag"], state["probe_batch"], state.get("signature")  # none: before NCHW
+
+
 def load_lag_record(
-    path: Path, expected_sha256: str | None, rebuild: str, lag: int, probe_x: torch.Tensor
+    path: Path,
+    expected_sha256: str | None,
+    rebuild: str,
+    lag: int,
+    probe_x: torch.Tensor,
+    signature: str,
 ) -> dict[int, Moments]:
     """The recorded later moments per snapshot step, if recorded at this `lag` on this
-    probe batch; else {} (the probe replays), with a note on standard error. A file
-    whose bytes differ from the sha256 training recorded is refused (files.load_torch)."""
+    probe batch with this `signature`; else {} (the probe replays), with a note on
+    standard error. A file whose bytes differ from the sha256 training recorded is
+    refused (files.load_torch)."""
     if expected_sha256 is None or lag <= 0:  # trained before runs recorded it, or no lag
         return {}
     state = load_torch(path, expected_sha256, rebuild, weights_only=True)
+    lag_was, digest_was, signature_was = _key(state)
     digest = batch_digest(probe_x)
-    if (state["lag"], state["probe_batch"]) != (lag, digest):
+    if (lag_was, digest_was, signature_was) != (lag, digest, signature):
         print(
-            f"{path}: recorded at lag {state['lag']} on probe batch {state['probe_batch'][:12]}, "
-            f"this probe is at lag {lag} on {digest[:12]}: replaying the lag steps from each "
+            f"{path}: recorded at lag {lag_was} on probe batch {digest_was[:12]} as "
+            f"{signature_was or 'training computed (an older record)'}; this probe is at lag "
+            f"{lag} on {digest[:12]} as {signature}: replaying the lag steps from each "
             "snapshot",
             file=sys.stderr,
         )

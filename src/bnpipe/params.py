@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -191,10 +192,14 @@ class ActivationParams:
     unit: int
     percentiles: tuple[float, ...]
     lag: int  # SGD steps replayed from each snapshot for the lag shift (0: none)
+    # per layer, the coordinates (c, h, w) whose shift is averaged: all where a layer has
+    # at most this many, else a fixed random sample of this many (the same in every run)
+    coordinates: int
 
     def check(self, where: str) -> None:
         _at_least(self.unit, 0, "probe.activations.unit")
         _at_least(self.lag, 0, "probe.activations.lag")
+        _at_least(self.coordinates, 512, "probe.activations.coordinates")
         if not self.percentiles or not all(0 <= q <= 100 for q in self.percentiles):
             raise ParamsError("probe.activations.percentiles: values must lie in [0, 100]")
 
@@ -250,6 +255,7 @@ class SharpnessParams:
 class ProbeParams:
     batch_size: int
     run: tuple[str, ...]
+    precision: Mapping[str, str]  # model -> fp32 | fp64: what every probe computes in
     chunk_size: int
     clean_stats_batches: int
     activations: ActivationParams
@@ -260,6 +266,12 @@ class ProbeParams:
         _at_least(self.batch_size, 2, "probe.batch_size")
         _at_least(self.chunk_size, 1, "probe.chunk_size")
         _at_least(self.clean_stats_batches, 1, "probe.clean_stats_batches")
+        for model in MODELS:
+            if self.precision.get(model) not in ("fp32", "fp64"):
+                raise ParamsError(
+                    f"probe.precision.{model}: expected fp32 or fp64, "
+                    f"got {self.precision.get(model)!r}"
+                )
         for name in self.run:
             if name not in probe_names():
                 raise ParamsError(
@@ -281,6 +293,7 @@ class AnalyzeParams:
     smooth_fraction: float
     final_fraction: float
     plateau_points: float
+    error_draws: int  # resamples of each test's error check (bnpipe.error_rates); 0: none
     windows: Mapping[str, tuple[float, ...]]
 
     def check(self, where: str) -> None:
@@ -289,6 +302,10 @@ class AnalyzeParams:
         _at_least(self.n_resamples, 99, "analyze.n_resamples")
         _at_least(self.final_window, 1, "analyze.final_window")
         _at_least(self.min_seeds, 2, "analyze.min_seeds")
+        # fewer draws cannot bound a rate of (1 - confidence) / 2 with 95% confidence
+        least = math.ceil(math.log(0.05) / math.log(1 - (1 - self.confidence) / 2))
+        if self.error_draws and self.error_draws < least:
+            raise ParamsError(f"analyze.error_draws: 0 or at least {least}, got {self.error_draws}")
         for t in self.acc_thresholds:
             if not 0 < t <= 1:
                 raise ParamsError(f"analyze.acc_thresholds: {t} is not in (0, 1]")

@@ -11,12 +11,12 @@
 Decisions (params `analyze`):
 - A diverged run is the worst outcome, never a missing value: chance accuracy (1/10)
   for VGG, its initial loss for the DLN; `diverged` keeps the fact.
-- A comparison at the end of training (a final accuracy "not lower") is judged only
-  once the gap has settled: if the gap in training accuracy (train mode) between the two
-  groups moved by more than `plateau_points` over the last `final_fraction` of steps
-  (A's rise minus B's, seed mean), the test is `not testable at this scale` (its numbers
-  are still shown). Both groups may still be learning: a finite budget never ends
-  learning, and the gap is what is judged. A one-group test asks the group itself.
+- A test at the end of training (a final accuracy "not lower", BN's trained layers) is
+  judged only once training has settled. Each run's `late_rise` is the rise of its
+  training accuracy (train mode) over the last `final_fraction` of its steps against the
+  `final_fraction` before; the claims (bnpipe.claims.context) put a t interval over seeds
+  on it, a gap's (A's rise minus B's) or one group's own. A diverged run's rise is 0: its
+  outcome, chance, is final.
 - A VGG run has left chance at the first step where its training loss (train mode, on
   the step's batch; a running mean over `smooth_fraction` of the steps) is below
   ln(10) - `chance_margin`; NaN if it never does. The DLN is a regression with no chance
@@ -103,7 +103,8 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Data
                 # the network as it trains (train mode, noise on), last final_fraction
                 "train_mode_acc": chance if diverged else float(tail.train_acc.mean()),
                 # still learning? the rise of that accuracy over the last final_fraction
-                "late_rise": math.nan
+                # (a diverged run stays at chance: it has settled, at its worst)
+                "late_rise": 0.0
                 if diverged
                 else float(tail.train_acc.mean() - before.train_acc.mean()),
                 "wall_s": record["timing"]["wall_s"],
@@ -226,38 +227,10 @@ class Evidence:
     def curve(self, run: str, probe: str, metric: str, layer: int):
         return self._curves.get((run, probe, metric, layer))
 
-    def still_learning(self, group: Group, limit: float) -> str:
-        """A sentence if the group's training accuracy (train mode) still rose by more
-        than `limit` over the last final_fraction of its steps (seed mean), else ''."""
-        if group[0] != "vgg":
-            return ""  # the DLN is a regression: no accuracy to settle
-        rise = np.nanmean([r["late_rise"] for r in self.records(group)] or [math.nan])
-        if not np.isfinite(rise) or rise <= limit:
-            return ""
-        return (
-            f"{group_name(group)} is still learning: its training accuracy rose {rise:.1%} over "
-            f"the last part of training (more than {limit:.0%})"
-        )
-
-    def gap_moving(self, a: Group, b: Group, limit: float) -> str:
-        """A sentence if the gap in training accuracy (train mode) between A and B still
-        moved by more than `limit` over the last final_fraction of the steps (mean over the
-        seeds both have of A's rise minus B's), else ''. Two groups may both still be
-        learning while the gap between them has settled: that gap is what a comparison at
-        the end of training judges."""
-        if a[0] != "vgg":
-            return ""
-        rise_a = {s: r["late_rise"] for s, r in self._records.get(a, {}).items()}
-        rise_b = {s: r["late_rise"] for s, r in self._records.get(b, {}).items()}
-        drift = [rise_a[s] - rise_b[s] for s in rise_a.keys() & rise_b.keys()]
-        moved = np.nanmean(drift) if drift else math.nan
-        if not np.isfinite(moved) or abs(moved) <= limit:
-            return ""
-        return (
-            f"the gap between {group_name(a)} and {group_name(b)} is still moving: it changed "
-            f"by {moved * 100:+.1f} points over the last part of training (more than "
-            f"{limit * 100:.0f})"
-        )
+    def late_rises(self, group: Group) -> dict[int, float]:
+        """Per seed, the rise of the run's training accuracy (train mode) over the last
+        final_fraction of its steps (runs_table); NaN where the model has no accuracy."""
+        return {s: float(r["late_rise"]) for s, r in self._records.get(group, {}).items()}
 
     def never_trained(self, group: Group) -> str:
         """A sentence if no run of the group ever left chance, else ''."""

@@ -24,15 +24,25 @@ Four switches (params `speed`), each measured by `make bench` (README "Speed"):
 `make bench` on CUDA also times cuDNN autotuning (`StepPlan.autotune`), which has no
 params key: measured on an H100, it was no faster (1.00x, standard and BN). Only VGG uses
 the switches; the DLN (a 10x10 regression whose loss is ~1e4 at lr 1e-7) always runs plain
-fp32 (its matrix products are cuBLAS's, deterministic on one GPU model). Probes use
-training's memory layout and determinism but always fp32 and eager (`probe_plan`);
-snapshots and checkpoints are saved in NCHW whatever the layout.
+fp32 (its matrix products are cuBLAS's, deterministic on one GPU model). Snapshots and
+checkpoints are saved in NCHW whatever the layout.
+
+Probes are measurements, not training (`MeasurementForm`): always NCHW, eager, in the
+precision `probe.precision` names per model (fp32 for VGG, fp64 for the DLN), with
+training's determinism. channels_last is not round-off for a measurement: PyTorch's CPU
+BatchNorm2d in fp32 is far less accurate in channels_last than in NCHW (one layer on a
+(128, 8, 32, 32) input: 1.2e-5 against 5.7e-8 relative to fp64), and a probe that takes a
+difference of two gradients (ICS, gradient predictiveness) amplifies that to 1e-2. In
+NCHW every probe agrees with an fp64 computation to 1e-3 (tests/test_exactness.py); the
+DLN's 2,980 parameters make fp64 free, and its fp32 gradient near convergence is 5e-3 off.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Iterator
 
@@ -40,7 +50,7 @@ import torch
 from torch import nn
 
 from bnpipe.models import noise_layers, set_step
-from bnpipe.params import SpeedParams
+from bnpipe.params import Params, SpeedParams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,10 +90,63 @@ def resolve(settings: SpeedParams, device: str, model: str) -> StepPlan:
     )
 
 
-def probe_plan(training: StepPlan) -> StepPlan:
-    """What probes run with: training's memory layout (a replayed step then equals
-    training's bit for bit in fp32) and its deterministic kernels, always fp32 and eager."""
-    return StepPlan(channels_last=training.channels_last, deterministic=training.deterministic)
+PRECISIONS = {"fp32": torch.float32, "fp64": torch.float64}  # probe.precision -> dtype
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasurementForm:
+    """How probes (and training's lag record) compute: NCHW, eager, in `precision`."""
+
+    precision: str = "fp32"  # a key of PRECISIONS
+    deterministic: bool = False  # training's setting (CUDA kernels)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return PRECISIONS[self.precision]
+
+    @property
+    def plan(self) -> StepPlan:
+        """The StepPlan whose backend settings the probes apply: plain fp32 kernels (no
+        TF32), NCHW."""
+        return StepPlan(deterministic=self.deterministic)
+
+    def describe(self) -> str:
+        return f"NCHW, {self.precision}, eager"
+
+
+# Moments (the activation probe, the lag record) are read in fp64 whatever probe.precision:
+# one forward pass on the probe batch, and a lag shift is a difference of near-equal
+# moments, which fp32 activations give to ~1e-7 / shift (1e-2 for a 1e-5 shift)
+MOMENTS = MeasurementForm("fp64")
+
+
+def measurement_form(params: Params, device: str, model: str) -> MeasurementForm:
+    """The form the probes of a `model` run compute in on `device`."""
+    training = resolve(params.speed, device, model)
+    return MeasurementForm(params.probe.precision[model], training.deterministic)
+
+
+def prepare_measurement(model: nn.Module, form: MeasurementForm) -> nn.Module:
+    """The model in the measurement form: parameters and buffers in its dtype, NCHW;
+    in fp64 every floating input is cast on entry (a forward pre-hook), so the task's
+    fp32 batches need not know."""
+    model.to(form.dtype)
+    if form.dtype != torch.float32:
+        model.register_forward_pre_hook(functools.partial(_cast_input, dtype=form.dtype))
+    return model
+
+
+def copy_in(model: nn.Module, form: MeasurementForm) -> nn.Module:
+    """`model` in `form`'s precision: the model itself where it is already, else a copy
+    (state, noise step and all)."""
+    if next(model.parameters()).dtype == form.dtype:
+        return model
+    return prepare_measurement(copy.deepcopy(model), form)
+
+
+def _cast_input(_module: nn.Module, args: tuple, dtype: torch.dtype) -> tuple:
+    x, *rest = args
+    return (x.to(dtype) if x.is_floating_point() else x, *rest)
 
 
 def apply_backend(device: str, plan: StepPlan) -> None:

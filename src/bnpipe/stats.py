@@ -24,7 +24,10 @@ per-seed differences; for Welch, both groups), there is no interval: the Interva
 `insufficient` and why. One group without spread is allowed: a network stuck at exactly
 chance in every seed is the worst outcome, not a missing one, and the interval of the
 difference is then the other group's. Multiplicity: `holm` gives Holm's adjusted p-values and the
-confidence level at which each test's interval is shown.
+confidence level at which each test's interval is shown. Planning: `seeds_for_power`
+gives the seeds that reach 80% power if the effect is as estimated, averaged over the
+uncertainty of the spread. Each test's interval is checked on its own residuals and
+widened where their shape needs it by bnpipe.error_rates (the `widened` factors).
 
 The correlation of ICS with performance across runs resamples dozens of runs: there a
 stratified bootstrap (runs resampled within their variant and lr) is valid, with its
@@ -54,13 +57,17 @@ class Interval:
     df: float = float("nan")  # degrees of freedom (t methods)
     reason: str = ""  # why there is no interval
     coverage: float = float("nan")  # order statistics: the interval's exact coverage
+    # factors on the lower and upper t half-widths where bnpipe.error_rates widened them
+    # for the per-seed values' shape (1, 1: the t interval itself)
+    widened: tuple[float, float] = (1.0, 1.0)
 
     @property
     def ok(self) -> bool:
         return self.method != "insufficient"
 
     def at(self, confidence: float) -> Interval:
-        """The same estimate with its t interval at another level (Holm)."""
+        """The same estimate with its t interval at another level (Holm); a widened
+        interval comes back unwidened (bnpipe.claims.judging widens it again)."""
         if not self.ok or not np.isfinite(self.se):
             return self
         return _t(self.estimate, self.se, self.df, self.n, self.method, confidence)
@@ -72,20 +79,43 @@ class Interval:
         return float(2 * stats.t.sf(abs(self.estimate - null) / self.se, self.df))
 
 
-def seeds_to_decide(interval: Interval, threshold: float, confidence: float,
-                    most: int = 1000) -> int | None:  # fmt: skip
-    """Seeds (pairs) that would put a t interval at `confidence` clear of `threshold`, if
-    the estimate and the per-seed spread stayed what they are now (sd = se sqrt(n)): a
-    planning figure for an inconclusive test, not a promise. None: more than `most`, or
-    no spread to go on."""
-    if not interval.ok or not np.isfinite(interval.se) or interval.se <= 0:
-        return None
+def seeds_for_power(
+    interval: Interval, threshold: float, confidence: float, power: float = 0.8, most: int = 1000
+) -> int | None:
+    """Seeds per group (pairs for a paired test) at which a t test at `confidence` clears
+    `threshold` with probability `power`, if the true effect equals the estimate, averaged
+    over the uncertainty of the per-seed spread (Colas et al. 2018, "How many random
+    seeds?"): the spread is known only from `interval.df` degrees of freedom, so sigma is
+    drawn from its scaled-inverse-chi posterior, sigma = s sqrt(df / X), X ~ chi2(df)
+    (s = se sqrt(n): the per-seed sd, or for Welch the sd of one seed's contribution to
+    the difference, n the smaller group), and the power of the noncentral t at n,
+    P(T(df_n, |gap| sqrt(n) / sigma) > t(df_n)), is averaged over it. Plugging in s
+    alone would give 80% only on paper (50-65% on average from 3 seeds, simulated in
+    tests/test_stats.py). None: no spread, on the threshold, or more than `most`."""
     gap = abs(interval.estimate - threshold)
+    if not interval.ok or not interval.se > 0 or not gap > 0 or not interval.df > 0:
+        return None
     sd = interval.se * np.sqrt(interval.n)
-    for n in range(max(2, interval.n), most + 1):
-        if _half_width(sd / np.sqrt(n), n - 1, confidence) < gap:
-            return n
-    return None
+    x = stats.chi2.ppf((np.arange(_POSTERIOR_POINTS) + 0.5) / _POSTERIOR_POINTS, interval.df)
+    sigma = sd * np.sqrt(interval.df / x)  # (points,) equally likely values of sigma
+    # Welch's df grows with n as the observed df did: 2 (n - 1) for two equal groups
+    per_seed_df = interval.df / max(interval.n - 1, 1)
+
+    def expected_power(n: int) -> float:
+        df = per_seed_df * (n - 1)
+        critical = stats.t.ppf(0.5 + confidence / 2, df)
+        return float(np.mean(stats.nct.sf(critical, df, gap * np.sqrt(n) / sigma)))
+
+    if expected_power(most) < power:
+        return None
+    lo, hi = 2, most  # expected power rises with n: bisect for the first n that reaches it
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if expected_power(mid) >= power else (mid + 1, hi)
+    return lo
+
+
+_POSTERIOR_POINTS = 256  # quantiles of sigma's posterior averaged over (midpoint rule)
 
 
 def insufficient(estimate: float, n: int, reason: str) -> Interval:
@@ -187,6 +217,15 @@ def difference(a: dict, b: dict, confidence: float = 0.95, min_n: int = 3) -> In
     return welch_difference(list(a.values()), list(b.values()), confidence, min_n)
 
 
+def statistic_interval(
+    a: dict, b: dict | None, confidence: float = 0.95, min_n: int = 3
+) -> Interval:
+    """The interval a test of A against B uses: A's mean alone (b None), else `difference`."""
+    if b is None:
+        return mean_interval(list(a.values()), confidence, min_n)
+    return difference(a, b, confidence, min_n)
+
+
 def holm(p_values: list[float], alpha: float = 0.05) -> tuple[list[float], list[float]]:
     """Holm's step-down: (adjusted p-values, confidence level of each test's interval).
 
@@ -270,8 +309,6 @@ def within_strata_spearman(
         )
     rx, ry = _centred(x, codes, k), _centred(y, codes, k)
     estimate = float(_spearman(rx, ry))
-    if informative < min_n:
-        return insufficient(estimate, informative, f"{informative} runs in strata of 2+ < {min_n}")
     if np.ptp(rx) == 0 or np.ptp(ry) == 0:
         return insufficient(estimate, informative, "no spread within strata")
     rng = np.random.default_rng(RNG_SEED)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import save_torch, sha256_of, write_csv, write_json
-from bnpipe.lag_record import LagRecorder, shift_lag
+from bnpipe.lag_record import LagRecorder, record_signature, shift_lag
 from bnpipe.layout import LAG_RECORD, snapshot_path, snapshot_steps_in
 from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
@@ -94,6 +94,19 @@ def sole_writer(work: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _lag_recorder(
+    spec: RunSpec, params: Params, task, model: nn.Module, device: str, schedule: set[int]
+) -> LagRecorder:
+    """The lag record's reader: the probe batch, read on a copy of the model in the
+    activation probe's form (speed.MOMENTS: NCHW, fp64), not in training's."""
+    probe_x, _ = task.probe_batch(params.probe.batch_size)
+    measured = speed.prepare_measurement(build_model(spec, params).to(device), speed.MOMENTS)
+    coordinates = params.probe.activations.coordinates
+    signature = record_signature(coordinates)
+    lag = shift_lag(params)
+    return LagRecorder(model, measured, probe_x, lag, coordinates, signature, schedule)
+
+
 def _train(
     spec: RunSpec,
     params: Params,
@@ -113,8 +126,7 @@ def _train(
     settings = params.training(spec.model)
     T = settings.steps
     schedule = set(snapshot_steps(T, settings.snapshots, settings.log_share))
-    probe_x, _ = task.probe_batch(params.probe.batch_size)
-    lag_recorder = LagRecorder(model, probe_x, shift_lag(params), schedule)
+    lag_recorder = _lag_recorder(spec, params, task, model, device, schedule)
     sections = params.run_sections(spec)
     fingerprint = {
         "run": spec.id,

@@ -3,8 +3,10 @@ distributions (Algorithm 1; Fig. 8).
 
 Primary: training accuracy in training mode (the noisy network as it trains, mean over
 the last `final_fraction` of steps), noisy BN minus BN at lr 0.1, not lower by more
-than `margin_points`, judged once the gap between them has settled (a claim about the
-end of training; a note says when both are still learning). Eval-mode accuracy is not
+than `margin_points`, judged once training has settled (a claim about the end of
+training; context.Context.settling: the 90% t interval over seeds of the gap's late rise,
+noisy BN's minus BN's, within +-plateau_points; a note says when both groups are
+themselves still rising). Eval-mode accuracy is not
 used for it: evaluation turns the noise off while BN's running statistics were gathered
 with it.
 """

@@ -7,9 +7,10 @@ a layer's units: primary, its log averaged over BN layers and the trained snapsh
 the late window (the last half of training: "trained layers"), VGG BN at lr 0.1, below 0
 (BN shrinks the gradient that reaches y). The factor's gamma^2 / sigma^2 changes as the
 weights grow, so the whole run (window "all") is a secondary, not the test, and the test
-waits until BN has stopped learning (its training accuracy rose at most plateau_points
-over the last final_fraction of steps): measured at 250 steps the factor is 1.8, at 3,000
-steps 1.0, and at lr 0.5 0.25.
+waits until BN has stopped learning, by the rule of every test at the end of training
+(context.Context.settling: the 90% t interval over seeds of BN's own late rise in
+training accuracy within +-plateau_points): measured at 250 steps the factor is 1.8, at
+3,000 steps 1.0, and at lr 0.5 0.25.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import math
 from bnpipe.claims.judging import NOT_TESTABLE, Hypothesis, Outcome, compare, untestable
 from bnpipe.params import Params
 from bnpipe.quantities import Evidence, Group, group_name
+from bnpipe.stats import Interval, statistic_interval
 
 
 class Context:
@@ -24,15 +25,22 @@ class Context:
         quantity: str, log: bool = False, settled: bool = False,
     ) -> Outcome:  # fmt: skip
         """A per-run scalar (quantities.run_quantities) of A against B (or A alone);
-        `settled`: a claim about the end of training, judged only once the gap between A
-        and B (A alone: A's own accuracy) has stopped moving, else not testable, with the
-        numbers still shown."""
+        `settled`: a claim about the end of training, judged only once training has
+        settled (`_settle`), else not testable, with the numbers still shown. `log`: logs
+        of the values, a non-positive one counted at its worst (`_logs`)."""
         (ga, *gb), missing = self._groups(h, a, *([b] if b else []))
         if missing:
             return missing
-        va = _maybe_log(self.ev.scalar(ga, quantity), log)
-        vb = _maybe_log(self.ev.scalar(gb[0], quantity), log) if b else None
-        out = compare(h, va, vb, self.a.confidence, self.a.min_seeds, self._notes(ga, *gb))
+        va, vb = self.ev.scalar(ga, quantity), self.ev.scalar(gb[0], quantity) if b else None
+        notes = self._notes(ga, *gb)
+        if log:
+            va, vb, worst = _logs(h, va, vb)
+            if worst:
+                notes.append(
+                    f"{worst} non-positive value(s) of {quantity}: no log, so counted at the "
+                    "worst log value of the compared runs for this claim"
+                )
+        out = self._compare(h, va, vb, notes)
         return self._settle(out, ga, *gb) if settled else out
 
     def curve(
@@ -50,31 +58,62 @@ class Context:
         if pairs.untestable:
             return untestable(h, pairs.untestable)
         one_group = ga == gb
-        out = compare(
-            h, pairs.a, None if one_group else pairs.b, self.a.confidence, self.a.min_seeds,
-            self._notes(ga, gb),
-        )  # fmt: skip
+        out = self._compare(h, pairs.a, None if one_group else pairs.b, self._notes(ga, gb))
         return self._settle(out, ga, gb) if settled else out
 
+    def _compare(self, h: Hypothesis, a: dict, b: dict | None, notes: list[str]) -> Outcome:
+        p = self.a
+        return compare(h, a, b, p.confidence, p.min_seeds, notes, draws=p.error_draws)
+
     def _settle(self, out: Outcome, a: Group, b: Group | None = None) -> Outcome:
-        """Not testable while the compared gap (one group: its accuracy) still moves by
-        more than `plateau_points` over the last `final_fraction` of the steps; the
-        interval stays shown."""
-        limit = self.a.plateau_points
-        if b is None or b == a:
-            reason = self.ev.still_learning(a, limit)
-        else:
-            reason = self.ev.gap_moving(a, b, limit)
-            if not reason:  # settled gap: judged as the protocol says, with a note if need be
-                learning = [self.ev.still_learning(g, limit) for g in (a, b)]
-                if all(learning):
-                    out.notes.append(
-                        "both groups are still learning (" + "; ".join(learning) + "): the "
-                        "gap is settled, but it compares them before training has converged"
-                    )
+        """One rule for every test about the end of training: judged only once training
+        has settled, that is when the t interval over seeds of the late rise in training
+        accuracy (`settling`) lies within +-plateau_points; else not testable, with the
+        interval in the reason and the test's own interval still shown. Two groups: the
+        gap's rise (A's minus B's, paired by seed), with a note when neither group has
+        settled on its own; one group (b None or a): its own rise."""
+        two = b is not None and b != a
+        reason = self.settling(a, b if two else None)
+        if not reason and two:
+            learning = [self.settling(g) for g in (a, b)]
+            if all(learning):
+                out.notes.append(
+                    "neither group has settled on its own (" + "; ".join(learning) + "): the "
+                    "gap is settled, but it may compare them before training has converged"
+                )
         if reason and out.verdict != NOT_TESTABLE:
             out.verdict, out.reason = NOT_TESTABLE, reason
         return out
+
+    def settling(self, a: Group, b: Group | None = None) -> str:
+        """'' if training has settled, else why not: the interval of the late rise in
+        training accuracy (quantities.Evidence.late_rises; b: A's rise minus B's, paired
+        by seed) is not within +-plateau_points. The interval is that of an equivalence
+        test at the claims' level: two one-sided tests at (1 - confidence) each, the t
+        interval at 1 - 2 (1 - confidence) (90% for 95%; Schuirmann 1987). The DLN has
+        no accuracy: it counts as settled."""
+        if a[0] != "vgg":
+            return ""
+        level, limit = 1 - 2 * (1 - self.a.confidence), self.a.plateau_points
+        rises = self.ev.late_rises(a)
+        interval = settled_interval(rises, self.ev.late_rises(b) if b else None, level,
+                                    self.a.min_seeds)  # fmt: skip
+        if interval.ok and -limit <= interval.lo and interval.hi <= limit:
+            return ""
+        what = (
+            f"the gap between {group_name(a)} and {group_name(b)} has not settled: A's rise "
+            "in training accuracy minus B's"
+            if b
+            else f"{group_name(a)} has not settled: its training accuracy rose"
+        )
+        if not interval.ok:
+            return f"{what} cannot be bounded ({interval.reason})"
+        return (
+            f"{what} {interval.estimate * 100:+.2f} [{interval.lo * 100:+.2f}, "
+            f"{interval.hi * 100:+.2f}] points over the last {self.a.final_fraction:.0%} of "
+            f"the steps ({level:.0%} interval over {interval.n} seeds), not within "
+            f"+-{limit * 100:g}"
+        )
 
     def _notes(self, *groups: Group) -> list[str]:
         """Diverged runs and runs that never left chance: counted at their worst."""
@@ -90,7 +129,40 @@ class Context:
         return notes
 
 
-def _maybe_log(values: dict[int, float], log: bool) -> dict[int, float]:
-    if not log:
-        return values
-    return {s: math.log(v) if v > 0 else -math.inf for s, v in values.items()}
+def settled_interval(
+    a: dict[int, float], b: dict[int, float] | None, level: float, min_n: int
+) -> Interval:
+    """The t interval of A's mean late rise (b None) or of A's minus B's; where every seed
+    rose by exactly the same amount (no spread), that amount, as a point."""
+    interval = statistic_interval(a, b, level, min_n)
+    if interval.ok or "no spread" not in interval.reason:
+        return interval
+    e = interval.estimate
+    return Interval(e, e, e, interval.n, "no spread")
+
+
+def _logs(
+    h: Hypothesis, a: dict[int, float], b: dict[int, float] | None
+) -> tuple[dict[int, float], dict[int, float] | None, int]:
+    """Logs of A's and B's values; a non-positive value (no log) counts at its worst for
+    the hypothesis, as a diverged run does, never as missing: the finite log of the
+    compared runs least favourable to the claim (for A, the largest where A is claimed
+    below, the smallest where above; for B, the other way). Returns the logs of A and B
+    and how many values were non-positive."""
+
+    def log(v: float) -> float:
+        return math.log(v) if v > 0 else math.nan  # NaN stays NaN: a missing value
+
+    la = {s: log(v) for s, v in a.items()}
+    lb = None if b is None else {s: log(v) for s, v in b.items()}
+    finite = [v for d in (la, lb or {}) for v in d.values() if math.isfinite(v)]
+    if not finite:
+        return la, lb, 0
+    high, low = max(finite), min(finite)
+    worst_a, worst_b = (high, low) if h.direction == "below" else (low, high)
+    bad = 0
+    for logs, raw, worst in ((la, a, worst_a), (lb, b, worst_b)):
+        for s, v in (raw or {}).items():
+            if v <= 0:
+                logs[s], bad = worst, bad + 1
+    return la, lb, bad

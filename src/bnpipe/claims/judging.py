@@ -13,6 +13,11 @@ hypothesis "S above theta" (or "below", mirrored):
 Each claim has one primary test, fixed in its module before any data; it alone decides
 the claim's verdict. Secondary tests are shown under it with Holm-adjusted intervals
 (the family: the claim's secondaries with an interval) and cannot change the verdict.
+
+Every interval is checked on the shape of its own per-seed values (bnpipe.error_rates):
+its residuals, resampled at its seeds with the statistic set on the threshold, give its
+false `supported` and `contradicted` rates; a bound whose rate may exceed (1 - level) / 2
+is widened (a bootstrap-t bound, never narrower than t) before the rule above is applied.
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from bnpipe.stats import Interval, difference, holm, mean_interval, seeds_to_decide
+from scipy.stats import t as student_t
+
+from bnpipe import error_rates
+from bnpipe.error_rates import Check
+from bnpipe.stats import Interval, holm, seeds_for_power, statistic_interval
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE, INSUFFICIENT = "not testable at this scale", "insufficient"
@@ -35,12 +44,18 @@ RULES = {
     "spread in the per-seed values",
     NOT_TESTABLE: "the grid lacks a group the test needs, a compared network never left "
     "chance, no snapshot lies in the test's window after both networks left chance, or "
-    "(comparisons at the end of training) the gap between the groups is still moving",
+    "(tests at the end of training) training has not settled: the t interval over seeds "
+    "of the late rise in training accuracy (a gap's: A's rise minus B's, paired by seed; "
+    "one group's own) does not lie within plus or minus analyze.plateau_points",
 }
 CLAIM_RULE = (
     "Each claim's verdict is that of its primary test, declared in code before any data. "
     "Secondary tests are shown with Holm-adjusted intervals over the claim's secondaries "
-    "and cannot change the verdict."
+    "and cannot change the verdict. Every interval is checked on its own per-seed "
+    "residuals, resampled at its seeds with the statistic on the threshold (smoothed "
+    "bootstrap, analyze.error_draws draws): a bound that may give a false verdict more "
+    "often than (1 - level) / 2 of the time is widened until it does not, with 95% "
+    "confidence over the draws (a bootstrap-t bound, never narrower than t)."
 )
 # scale of a statistic -> the unit words after it (judging.shown converts the numbers)
 SCALES = {
@@ -73,6 +88,11 @@ class Outcome:
     p_holm: float = math.nan
     notes: list[str] = field(default_factory=list)
     parts: list[Outcome] = field(default_factory=list)  # a compound test's own tests
+    values_a: dict[int, float] = field(default_factory=dict)  # per seed, on the test's scale
+    values_b: dict[int, float] | None = None  # None: a one-group test
+    min_seeds: int = 2  # seeds (pairs) an interval needs
+    draws: int = 0  # of the error check (0: none)
+    check: Check | None = None  # the error check of the interval shown
 
     def as_dict(self) -> dict:
         i = self.interval
@@ -94,6 +114,8 @@ class Outcome:
             "notes": self.notes,
             "sentence": sentence(self),
             "parts": [o.as_dict() for o in self.parts],
+            "values": {"a": self.values_a, "b": self.values_b},  # seed -> value
+            "error_check": self.check.as_dict() if self.check else None,
         }
 
 
@@ -117,31 +139,55 @@ def compare(
     confidence: float,
     min_seeds: int,
     notes: list[str] | None = None,
+    draws: int = 0,
 ) -> Outcome:
-    """The outcome of `h` from per-seed values of A and B (B None: A's mean alone)."""
-    if b is None:
-        interval = mean_interval(list(a.values()), confidence, min_seeds)
-        seeds = f"{interval.n} seeds"
-    else:
-        interval = difference(a, b, confidence, min_seeds)
-        paired = interval.method == "paired t"
-        seeds = f"{interval.n} pairs" if paired else f"{len(a)} / {len(b)} seeds"
+    """The outcome of `h` from per-seed values of A and B (B None: A's mean alone), its
+    interval checked and if need be widened on `draws` resamples of its residuals
+    (bnpipe.error_rates; 0: the t interval as it is)."""
     out = Outcome(
         h,
         INSUFFICIENT,
-        interval=interval,
         level=confidence,
         a_mean=_mean(a),
         b_mean=_mean(b) if b is not None else math.nan,
-        seeds=seeds,
         notes=list(notes or []),
+        values_a=dict(a),
+        values_b=None if b is None else dict(b),
+        min_seeds=min_seeds,
+        draws=draws,
     )
-    if not interval.ok:  # say which runs are missing or stuck, beside the count
-        out.reason = "; ".join([interval.reason, *out.notes])
+    out.interval, out.check = interval_at(out, confidence)
+    i = out.interval
+    if b is None:
+        out.seeds = f"{i.n} seeds"
+    else:
+        out.seeds = f"{i.n} pairs" if i.method == "paired t" else f"{len(a)} / {len(b)} seeds"
+    if not i.ok:  # say which runs are missing or stuck, beside the count
+        out.reason = "; ".join([i.reason, *out.notes])
         return out
-    out.verdict = decide(h, interval.lo, interval.hi)
-    out.p = interval.p_value(h.threshold)
+    out.verdict = decide(h, i.lo, i.hi)
+    out.p = i.p_value(h.threshold)  # of the t statistic (orders Holm's family)
     return out
+
+
+def interval_at(o: Outcome, level: float) -> tuple[Interval, Check | None]:
+    """The interval of `o`'s per-seed values at `level`, widened where its error check
+    needs it, and that check (None: no interval, or no draws)."""
+    t = statistic_interval(o.values_a, o.values_b, level, o.min_seeds)
+    if not t.ok or o.draws <= 0:
+        return t, None
+    c = error_rates.check(t, o.values_a, o.values_b, o.hypothesis.direction, level, o.draws)
+    return error_rates.widen(t, c.factors, level), c
+
+
+def p_contradicted(o: Outcome) -> float:
+    """One-sided p of the t statistic for the side that contradicts `o`'s hypothesis
+    (small: the data lie well on the wrong side of the threshold); NaN without an interval."""
+    i, h = o.interval, o.hypothesis
+    if i is None or not i.ok or not i.se > 0:
+        return math.nan
+    t = (i.estimate - h.threshold) / i.se
+    return float(student_t.cdf(t, i.df) if h.direction == "above" else student_t.sf(t, i.df))
 
 
 def is_tested(o: Outcome) -> bool:
@@ -150,8 +196,9 @@ def is_tested(o: Outcome) -> bool:
 
 
 def judge_at(o: Outcome, level: float) -> None:
-    """Show a tested outcome's interval at `level` (Holm) and decide again from it."""
-    o.interval, o.level = o.interval.at(level), level
+    """Show a tested outcome's interval at `level` (Holm), checked again at that level,
+    and decide again from it."""
+    (o.interval, o.check), o.level = interval_at(o, level), level
     o.verdict = decide(o.hypothesis, o.interval.lo, o.interval.hi)
 
 
@@ -209,11 +256,24 @@ def sentence(o: Outcome) -> str:
     if o.verdict == NOT_TESTABLE:  # measured, but not a test of the claim at this scale
         text += f" Not testable at this scale: {o.reason}."
     if o.verdict == INCONCLUSIVE:  # what the budget lacks, in seeds
-        n = seeds_to_decide(i, h.threshold, o.level)
-        text += (
-            f" At this estimate and spread, about {n} seeds would decide it."
-            if n
-            else " The estimate sits too close to the threshold for any practical number "
-            "of seeds to decide it."
-        )
+        text += " " + power_sentence(i, h.threshold, o.level)
+    if o.check is not None:
+        text += " " + error_rates.describe(o.check, o.seeds)
     return text
+
+
+def power_sentence(i: Interval, threshold: float, level: float, most: int = 1000) -> str:
+    """The seeds that give 80% power if the true effect equals the estimate, allowing for
+    the uncertainty of the spread (stats.seeds_for_power), as exactly that."""
+    n = seeds_for_power(i, threshold, level, 0.8, most)
+    per = {"paired t": " per group (paired by seed)", "Welch t": " per group"}.get(i.method, "")
+    how = (
+        f"allowing for the uncertainty of the spread, known from {i.df:.3g} degrees of "
+        f"freedom; a t test at {level:.1%}"
+    )
+    if n is None:
+        return (
+            f"Not even {most:,} seeds{per} give 80% power if the true effect equals this "
+            f"estimate ({how})."
+        )
+    return f"{n} seeds{per} give 80% power if the true effect equals this estimate ({how})."

@@ -142,8 +142,11 @@ class AlgorithmOneNoise(nn.Module):
         g.manual_seed(derive_seed(self.seed, self.step, f"noise/{self.layer}"))
         c = x.shape[1]
 
+        # fp64 (a probe's measurement form) draws training's fp32 numbers, cast exactly
+        drawn = torch.float32 if x.dtype == torch.float64 else x.dtype
+
         def uniform(*shape: int) -> torch.Tensor:  # U(0, 1)
-            return torch.rand(*shape, generator=g, device=x.device, dtype=x.dtype)
+            return torch.rand(*shape, generator=g, device=x.device, dtype=drawn).to(x.dtype)
 
         layout = _memory_format(x)
 
@@ -155,7 +158,7 @@ class AlgorithmOneNoise(nn.Module):
         # m = mu + (2u - 1) r_mu, then s = sigma + normal r_sigma: that order of draws
         m = torch.mul(uniform(*x.shape), 2, out=like_x())
         m.sub_(1).mul_(q.r_mu).add_(mu)
-        normal = torch.randn(*x.shape, generator=g, device=x.device, dtype=x.dtype)
+        normal = torch.randn(*x.shape, generator=g, device=x.device, dtype=drawn).to(x.dtype)
         s = torch.mul(normal, q.r_sigma, out=like_x())
         return s.add_(sigma), m
 

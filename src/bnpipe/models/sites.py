@@ -7,13 +7,21 @@ Sites of block k (blocks[k - 1], the paper's layer k):
 
 The activation probe reads them on the fixed probe batch; training reads the lag shift's
 later moments the same way (bnpipe.lag_record), so both give the same bits.
+
+Two units of a distribution: a *channel* c (its B*H*W values: `unit_moments`) and a
+*coordinate* (c, h, w) (its B values over the batch: `coordinate_moments`), the paper's
+"sampled activations" (Figs. 2, 7). A BN network's channel is pinned on the batch it
+normalizes (mean beta, variance ~gamma^2, whatever the weights); its coordinates are not.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
+from bnpipe.data.batches import generator
 from bnpipe.models.norms import unit_dims, unit_view
 from bnpipe.models.state import preserved_state
 
@@ -61,3 +69,25 @@ def unit_moments(output: torch.Tensor) -> torch.Tensor:
     var = deviation.square().sum(reduced).double() / count
     residual = deviation.sum(reduced).double() / count
     return torch.stack([mean.double(), var - residual**2]).cpu()
+
+
+@functools.lru_cache(maxsize=64)
+def coordinate_sample(coordinates: int, count: int, layer: int) -> torch.Tensor:
+    """Flat indices into a layer's C*H*W coordinates (sorted, int64): all of them where
+    there are at most `count`, else `count` drawn without replacement from a generator
+    seeded by the layer alone, so every variant and seed reads the same coordinates."""
+    if coordinates <= count:
+        return torch.arange(coordinates)
+    g = generator(0, layer, "probe/coordinates")
+    return torch.randperm(coordinates, generator=g)[:count].sort().values
+
+
+def coordinate_moments(output: torch.Tensor, layer: int, count: int) -> torch.Tensor:
+    """(2, K) fp64: per coordinate of `coordinate_sample`, mean and biased variance over
+    the batch (B values each), computed in fp64 from the activations' values."""
+    flat = output.reshape(output.shape[0], -1)  # (B, C*H*W), C-major whatever the layout
+    picked = coordinate_sample(flat.shape[1], count, layer).to(output.device)
+    values = flat.index_select(1, picked).double()  # (B, K)
+    mean = values.mean(0)
+    var = (values - mean).square().mean(0)
+    return torch.stack([mean, var]).cpu()

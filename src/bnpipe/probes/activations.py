@@ -1,5 +1,8 @@
 """Activation distributions (paper Figs. 1c, 2, 8, 9) and their shift at a fixed step lag.
 
+Moments and percentiles are read in fp64 (speed.MOMENTS: a copy of the model, one forward
+pass) whatever probe.precision: a shift is a difference of near-equal moments.
+
 Distributions. For each layer k, the output at `site` (layer: the raw conv or matrix
 output; normalized: after the normalization, noise included; block: the block's output,
 i.e. the next layer's input after the ReLU) on the fixed probe batch, in training mode
@@ -13,19 +16,29 @@ first:
 These follow the snapshot schedule, whose gaps grow over training: they are drawn, never
 compared across runs.
 
-Lag shift (claims 2 and 3). Every unit's moments on the probe batch at snapshot t and
-`lag` real SGD steps later are compared, scale-free. Training records the later moments
-as it passes t + lag (bnpipe.lag_record); where it has not (the last snapshot, a lag
-changed since training), training is replayed from snapshot t for `lag` steps (the same
-batches and noise, from the counters), which gives the same bits on a CPU:
+Lag shift (claims 2 and 3). The moments on the probe batch at snapshot t and `lag` real
+SGD steps later are compared, scale-free. Training records the later moments as it
+passes t + lag (bnpipe.lag_record); where it has not (the last snapshot, a lag changed
+since training), training is replayed from snapshot t for `lag` steps (the same batches
+and noise, from the counters), in the probes' own form (NCHW, probe.precision), which
+follows training to round-off:
   lag_shift = W2(N(mu_t, var_t), N(mu_t+lag, var_t+lag)) / sd_t
             = sqrt((mu' - mu)^2 + (sd' - sd)^2) / sd
   lag_shift_mean = |mu' - mu| / sd,  lag_shift_var = |var' - var| / var
-each averaged over the layer's live units (sd_t > 0; a dead ReLU unit has none), at two
-sites: `input_` (the next layer's input, after the ReLU) and `pre_` (the conv or matrix
-output, before any normalization). The equal lag makes runs comparable at any schedule.
-BN's own output is never measured here: in training mode its batch mean and variance are
-beta and about gamma^2 by construction.
+averaged over the live units (sd_t > 0; a dead ReLU unit has none; lag_shift_median: the
+median of lag_shift), at two sites: `input_` (the next layer's input, after the ReLU)
+and `pre_` (the conv or matrix output, before any normalization), and over two units:
+  channel     input_lag_shift, ...: a channel's B*H*W values. In a BN network this is
+              pinned by construction: on the batch it normalizes, each channel of BN's
+              output has mean beta and variance ~gamma^2 whatever the weights, and its
+              ReLU almost as tightly, so it measures the drift of gamma and beta.
+  coordinate  input_coord_lag_shift, ...: a coordinate (c, h, w)'s B values, the paper's
+              "sampled activations" (Figs. 2, 7): every coordinate of the layer, or a
+              fixed sample of `coordinates` (models.sites.coordinate_sample). Claim 2's
+              primary (docs/protocol.md, version 2).
+The equal lag makes runs comparable at any schedule. BN's own output is never measured
+here: in training mode its batch mean and variance are beta and about gamma^2 by
+construction.
 """
 
 from __future__ import annotations
@@ -35,26 +48,32 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from bnpipe.lag_record import LAG_SITES, Moments, lag_moments
+from bnpipe import speed
+from bnpipe.lag_record import LAG_SITES, UNITS, Moments, lag_moments, site_moments
 from bnpipe.models import noise_layers, set_step
 from bnpipe.models.sites import capture, unit_moments
 from bnpipe.models.state import preserved_state
 from bnpipe.params import ActivationParams
 from bnpipe.probes.context import SnapshotContext
 
+SHIFTS = ("lag_shift", "lag_shift_mean", "lag_shift_var", "lag_shift_median")
+
 
 def lag_shifts(before: torch.Tensor, after: torch.Tensor) -> dict[str, float]:
-    """Scale-free shifts between two (2, C) moment tensors, averaged over live units."""
+    """Scale-free shifts between two (2, n) moment tensors (n units: channels or
+    coordinates), averaged over the live units (lag_shift_median: the median)."""
     live = before[1] > 0
     if not live.any():
-        return dict.fromkeys(("lag_shift", "lag_shift_mean", "lag_shift_var"), float("nan"))
+        return dict.fromkeys(SHIFTS, float("nan"))
     mu, var = before[0][live], before[1][live]
     mu2, var2 = after[0][live], after[1][live]
     sd, sd2 = var.sqrt(), var2.sqrt()
+    w2 = ((mu2 - mu) ** 2 + (sd2 - sd) ** 2).sqrt() / sd
     return {
-        "lag_shift": (((mu2 - mu) ** 2 + (sd2 - sd) ** 2).sqrt() / sd).mean().item(),
+        "lag_shift": w2.mean().item(),
         "lag_shift_mean": ((mu2 - mu).abs() / sd).mean().item(),
         "lag_shift_var": ((var2 - var).abs() / var).mean().item(),
+        "lag_shift_median": w2.median().item(),
     }
 
 
@@ -98,12 +117,16 @@ class ActivationProbe:
     def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
         lag = self.settings.lag if ctx.task is not None else 0
         sites = (self.settings.site, *(LAG_SITES.values() if lag else ()))
-        now = capture(ctx.model, ctx.probe_x, tuple(dict.fromkeys(sites)))
-        # site -> layer -> (2, C) moments, each computed once
-        moments = {site: {k: unit_moments(o) for k, o in out.items()} for site, out in now.items()}
-        yield from self._distributions(now[self.settings.site], moments[self.settings.site])
+        now = capture(
+            speed.copy_in(ctx.model, speed.MOMENTS), ctx.probe_x, tuple(dict.fromkeys(sites))
+        )
+        drawn = now[self.settings.site]
+        yield from self._distributions(drawn, {k: unit_moments(o) for k, o in drawn.items()})
         if lag:
-            yield from self._lag_shifts(ctx, moments, lag)
+            at_lag_sites = {site: now[site] for site in LAG_SITES.values()}
+            yield from self._lag_shifts(
+                ctx, site_moments(at_lag_sites, self.settings.coordinates), lag
+            )
 
     def _distributions(
         self, outputs: dict[int, torch.Tensor], all_moments: dict[int, torch.Tensor]
@@ -134,14 +157,18 @@ class ActivationProbe:
     def _lag_shifts(
         self, ctx: SnapshotContext, now: Moments, lag: int
     ) -> Iterator[tuple[int, str, float]]:
-        """now: site -> layer -> (2, C) moments at the snapshot."""
+        """now: the moments at the snapshot (lag_record.Moments)."""
         later = ctx.lag_moments
         if later is None:  # not recorded by training: replay its steps
             with preserved_state(ctx.model):
                 replay_sgd(ctx, lag)
-                later = lag_moments(ctx.model, ctx.probe_x)
+                later = lag_moments(
+                    speed.copy_in(ctx.model, speed.MOMENTS), ctx.probe_x, self.settings.coordinates
+                )
             set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
         for prefix, site in LAG_SITES.items():
             for k in sorted(now[site]):
-                for metric, value in lag_shifts(now[site][k], later[site][k]).items():
-                    yield k, f"{prefix}_{metric}", value
+                for unit, infix in UNITS.items():
+                    before, after = now[site][k][unit], later[site][k][unit]
+                    for metric, value in lag_shifts(before, after).items():
+                        yield k, f"{prefix}_{infix}{metric}", value

@@ -48,7 +48,8 @@ def along(
     """(losses, gradient distances ||grad(theta - eta d) - g||) at each eta."""
     g0 = flat(replay.grad0)
     if batched:
-        eta = torch.tensor(etas, dtype=torch.float32, device=replay.x.device)
+        dtype = next(iter(replay.params.values())).dtype  # the measurement's precision
+        eta = torch.tensor(etas, dtype=dtype, device=replay.x.device)
         stacked = {
             k: v.unsqueeze(0) - eta.view(-1, *[1] * v.dim()) * direction[k].unsqueeze(0)
             for k, v in replay.params.items()

@@ -42,8 +42,8 @@ class StepReplay:
     """Step t of one run, as a function of the parameters.
 
     model must be inside `frozen_stats` and have its noise layers set to step t.
-    `params` are copies of the snapshot's parameters (fp32); `grad0` the gradient there,
-    computed once and shared by every probe of the snapshot.
+    `params` are copies of the snapshot's parameters (in the measurement's precision);
+    `grad0` the gradient there, computed once and shared by every probe of the snapshot.
     """
 
     def __init__(
@@ -55,6 +55,10 @@ class StepReplay:
         lr: float,
         chunk_size: int,
     ):
+        # the batch in the model's precision (the measurement form's fp64 casts it): the
+        # ICS probe runs the model's stages directly, past its input hook
+        dtype = next(model.parameters()).dtype
+        x, y = (t.to(dtype) if t.is_floating_point() else t for t in (x, y))
         self.model, self.x, self.y, self.loss_fn = model, x, y, loss_fn
         self.lr, self.chunk_size = lr, chunk_size
         # copies: probes put other values into the model's parameters (`parameters_at`)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from bnpipe import speed
 from bnpipe.files import load_torch, write_csv
-from bnpipe.lag_record import load_lag_record, shift_lag
+from bnpipe.lag_record import load_lag_record, record_signature, shift_lag
 from bnpipe.layout import LAG_RECORD, ScaleLayout, snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.models.state import frozen_stats, preserved_state
@@ -45,11 +45,11 @@ class SnapshotProber:
         self.run_dir, self.snapshots = Path(run_dir), Path(snapshots)
         self.task = make_task(spec, params, prepared, device)
         self.probe_x, self.probe_y = self.task.probe_batch(params.probe.batch_size)
-        # Training's memory layout (so a replayed step equals training's to the bit), but
-        # always fp32 and eager, whatever precision training used.
-        self.plan = speed.probe_plan(speed.resolve(params.speed, device, spec.model))
-        speed.apply_backend(device, self.plan)
-        self.model = speed.prepare(build_model(spec, params).to(device), self.plan)
+        # NCHW, eager, fp32 or fp64 (probe.precision), whatever training used: a
+        # measurement agrees with fp64 to 1e-3 (speed.MeasurementForm)
+        self.form = speed.measurement_form(params, device, spec.model)
+        speed.apply_backend(device, self.form.plan)
+        self.model = speed.prepare_measurement(build_model(spec, params).to(device), self.form)
         self.noise = noise_layers(self.model)
 
     def snapshot_steps(self) -> list[int]:
@@ -69,7 +69,12 @@ class SnapshotProber:
         lag = shift_lag(self.params)  # 0 without the activation probe: nothing to look up
         expected = self.record.get("sha256", {}).get(LAG_RECORD)
         path = self.run_dir / LAG_RECORD
-        return load_lag_record(path, expected, self._rebuild, lag, self.probe_x)
+        return load_lag_record(path, expected, self._rebuild, lag, self.probe_x, self.signature)
+
+    @property
+    def signature(self) -> str:
+        """What a recorded lag moment must have been measured as to stand for this probe's."""
+        return record_signature(self.params.probe.activations.coordinates)
 
     @property
     def _rebuild(self) -> str:
