@@ -29,7 +29,7 @@ def test_percentiles_are_those_of_the_unit_over_batch_height_width():
     }
     assert {layer for layer, _ in rows} == set(range(1, 14))
     # Recompute layer 3's raw conv output by hand, on the model in training mode, in fp64
-    # (what the probe reads moments and percentiles in: speed.MOMENTS)
+    # (what the probe reads moments and percentiles in: speed.FP64)
     model = copy.deepcopy(ctx.model).double()
     with torch.no_grad():
         h = model.features[:3](ctx.probe_x.double())  # block 1, block 2, max-pool
@@ -115,6 +115,81 @@ def test_lag_shift_compares_the_next_layers_input_alike_with_and_without_bn():
     # layer 2's input: BN re-standardizes its conv output, the plain network passes the
     # change on; BN is lower here because it really is more stable, and the measure says so
     assert shift[2][1]["lag_shift"] < 0.5 * shift[2][0]["lag_shift"]
+
+
+@pytest.mark.parametrize("weights_seed", [0, 1, 2])
+def test_bn_pins_its_channels_on_the_batch_it_normalizes_whatever_the_weights(weights_seed):
+    """In training mode, on the batch it normalizes, every channel of BN's output has mean
+    beta and variance gamma^2 var / (var + eps) ~ gamma^2, for any conv weights: a channel
+    of a BN network is pinned by construction (why claim 2 reads coordinates)."""
+    from bnpipe.models.sites import capture, unit_moments
+
+    stack = [8, "M", 8, "M", "M", "M", "M"]
+    model = VGG(stack, 1.0, "batchnorm", seed=weights_seed)
+    gen = torch.Generator().manual_seed(100 + weights_seed)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.layer.weight.normal_(0, 1 + weights_seed, generator=gen)
+            block.norm.weight.uniform_(0.5, 2.0, generator=gen)
+            block.norm.bias.normal_(0, 1, generator=gen)
+    x = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    out = capture(model.double(), x.double(), ("normalized",))["normalized"]
+    for k, block in enumerate(model.blocks, start=1):
+        moments = unit_moments(out[k])
+        gamma, beta = block.norm.weight.detach(), block.norm.bias.detach()
+        torch.testing.assert_close(moments[0], beta, rtol=0, atol=1e-9)
+        torch.testing.assert_close(moments[1], gamma**2, rtol=1e-3, atol=0)
+
+
+def test_a_coordinate_shift_sees_what_bns_pinned_channels_cannot():
+    """Layer 1's kernels flipped left-right: each channel of the BN output keeps its mean
+    beta and variance ~gamma^2 exactly (its channel shift is ~0), while single
+    coordinates (c, h, w) move; the per-coordinate shift sees it, at BN's output and at
+    the next layer's input after the ReLU."""
+    from bnpipe.models.sites import capture, coordinate_moments, unit_moments
+    from bnpipe.probes.activations import lag_shifts
+
+    stack = [8, "M", 8, "M", "M", "M", "M"]
+    model = VGG(stack, 1.0, "batchnorm", seed=0).double()
+    # structured inputs: a left-right gradient plus noise, so a flip changes every position
+    gen = torch.Generator().manual_seed(3)
+    ramp = torch.linspace(-1, 1, 32, dtype=torch.float64).view(1, 1, 1, 32)
+    x = ramp * torch.rand(64, 3, 1, 1, generator=gen, dtype=torch.float64) * 3
+    x = x + 0.3 * torch.randn(64, 3, 32, 32, generator=gen, dtype=torch.float64)
+    sites = ("normalized", "block")
+
+    def moments():
+        out = capture(model, x, sites)
+        return {
+            site: (unit_moments(out[site][1]), coordinate_moments(out[site][1], 1, 1024))
+            for site in sites
+        }
+
+    before = moments()
+    with torch.no_grad():
+        model.blocks[0].layer.weight.copy_(model.blocks[0].layer.weight.flip(-1))
+    after = moments()
+    channel, coordinate = (
+        lag_shifts(before["normalized"][i], after["normalized"][i])["lag_shift"] for i in (0, 1)
+    )
+    assert channel < 1e-6  # pinned: mean beta, variance gamma^2 var / (var + eps)
+    assert coordinate > 0.1
+    channel, coordinate = (
+        lag_shifts(before["block"][i], after["block"][i])["lag_shift"] for i in (0, 1)
+    )
+    assert coordinate > 10 * channel  # the ReLU's channel almost as pinned
+
+
+def test_the_coordinate_sample_is_fixed_and_the_same_in_every_run():
+    from bnpipe.models.sites import coordinate_sample
+
+    assert torch.equal(coordinate_sample(256, 1024, 11), torch.arange(256))  # all of them
+    picked = coordinate_sample(16 * 16 * 16, 1024, 3)
+    assert len(picked) == 1024 == len(set(picked.tolist()))
+    assert torch.equal(picked, picked.sort().values)
+    coordinate_sample.cache_clear()
+    assert torch.equal(coordinate_sample(4096, 1024, 3), picked)  # from the layer alone
+    assert not torch.equal(coordinate_sample(4096, 1024, 4), picked)
 
 
 @pytest.mark.parametrize(

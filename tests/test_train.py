@@ -237,7 +237,7 @@ def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, var
         set_step(noise_layers(model), t)
         with frozen_stats(model), preserved_state(model):
             replay_sgd(SnapshotContext(spec, params, t, model, x, y, task), lag)
-            measured = speed.prepare_measurement(build_model(spec, params), speed.MOMENTS)
+            measured = speed.prepare_measurement(build_model(spec, params), speed.FP64)
             measured.load_state_dict(model.state_dict())
             set_step(noise_layers(measured), t + lag)
             replayed = lag_moments(measured, x, coordinates)

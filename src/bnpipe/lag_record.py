@@ -10,7 +10,7 @@ probing per snapshot at lag 10, README "Cost"). It also makes the later state th
 training really reached, where a replay cannot match it bit for bit (a GPU's
 nondeterministic kernels, bf16 training replayed in fp32).
 
-Training reads them as the activation probe does (speed.MOMENTS: NCHW, fp64), on a copy
+Training reads them as the activation probe does (speed.FP64: NCHW, fp64), on a copy
 of the model that takes training's state at t + lag: training itself may run in
 channels_last and fp32, which are not exact enough for a difference of moments.
 
@@ -41,7 +41,7 @@ from bnpipe.models import noise_layers, set_step
 from bnpipe.models.sites import capture, coordinate_moments, unit_moments
 from bnpipe.models.state import frozen_stats
 from bnpipe.params import Params
-from bnpipe.speed import MOMENTS
+from bnpipe.speed import FP64
 
 LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site
 # what a shift is averaged over -> its metrics' infix: input_lag_shift, input_coord_lag_shift
@@ -72,9 +72,9 @@ def lag_moments(model: nn.Module, x: torch.Tensor, coordinates: int) -> Moments:
 
 
 def record_signature(coordinates: int) -> str:
-    """How recorded moments were measured (speed.MOMENTS): a record stands for a probe's
+    """How recorded moments were measured (speed.FP64): a record stands for a probe's
     own only if equal."""
-    return f"{MOMENTS.describe()}; {coordinates} coordinates per layer"
+    return f"{FP64.describe()}; {coordinates} coordinates per layer"
 
 
 def batch_digest(x: torch.Tensor) -> str:
@@ -90,7 +90,7 @@ def shift_lag(params: Params) -> int:
 
 class LagRecorder:
     """Training's side: at step t + lag of every snapshot t, the probe batch's moments,
-    read on `measured` (the model in speed.MOMENTS's form) after copying training's
+    read on `measured` (the model in speed.FP64's form) after copying training's
     state into it."""
 
     def __init__(

@@ -99,6 +99,9 @@ class MeasurementForm:
 
     precision: str = "fp32"  # a key of PRECISIONS
     deterministic: bool = False  # training's setting (CUDA kernels)
+    # NCHW always in the pipeline; channels_last only to time what exactness costs
+    # (probes.cost), never to measure
+    layout: str = "NCHW"
 
     @property
     def dtype(self) -> torch.dtype:
@@ -111,13 +114,17 @@ class MeasurementForm:
         return StepPlan(deterministic=self.deterministic)
 
     def describe(self) -> str:
-        return f"NCHW, {self.precision}, eager"
+        return f"{self.layout}, {self.precision}, eager"
 
 
-# Moments (the activation probe, the lag record) are read in fp64 whatever probe.precision:
-# one forward pass on the probe batch, and a lag shift is a difference of near-equal
-# moments, which fp32 activations give to ~1e-7 / shift (1e-2 for a 1e-5 shift)
-MOMENTS = MeasurementForm("fp64")
+# What is computed in fp64 whatever probe.precision: quantities that are small
+# differences of near-equal numbers, where fp32 loses more than 1e-3 of the difference.
+#   moments, percentiles, lag shifts (activations, the lag record): one forward pass; a
+#     shift of 1e-5 sd is 1e-2 off from fp32 activations
+#   ICS (G - G', Definition 2.1) and Theorem 4.1's terms: one fp64 forward-backward for
+#     the step's gradient, then ICS's passes; fp32 NCHW left G - G' 0.7-2.6% off fp64
+#     mid-training (tests/test_exactness.py), fp64 costs ~6x per pass on a CPU
+FP64 = MeasurementForm("fp64")
 
 
 def measurement_form(params: Params, device: str, model: str) -> MeasurementForm:
@@ -127,10 +134,12 @@ def measurement_form(params: Params, device: str, model: str) -> MeasurementForm
 
 
 def prepare_measurement(model: nn.Module, form: MeasurementForm) -> nn.Module:
-    """The model in the measurement form: parameters and buffers in its dtype, NCHW;
+    """The model in the measurement form: parameters and buffers in its dtype and layout;
     in fp64 every floating input is cast on entry (a forward pre-hook), so the task's
     fp32 batches need not know."""
     model.to(form.dtype)
+    if form.layout == "channels_last":
+        prepare(model, StepPlan(channels_last=True))
     if form.dtype != torch.float32:
         model.register_forward_pre_hook(functools.partial(_cast_input, dtype=form.dtype))
     return model

@@ -98,9 +98,9 @@ def _lag_recorder(
     spec: RunSpec, params: Params, task, model: nn.Module, device: str, schedule: set[int]
 ) -> LagRecorder:
     """The lag record's reader: the probe batch, read on a copy of the model in the
-    activation probe's form (speed.MOMENTS: NCHW, fp64), not in training's."""
+    activation probe's form (speed.FP64: NCHW, fp64), not in training's."""
     probe_x, _ = task.probe_batch(params.probe.batch_size)
-    measured = speed.prepare_measurement(build_model(spec, params).to(device), speed.MOMENTS)
+    measured = speed.prepare_measurement(build_model(spec, params).to(device), speed.FP64)
     coordinates = params.probe.activations.coordinates
     signature = record_signature(coordinates)
     lag = shift_lag(params)

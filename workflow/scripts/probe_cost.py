@@ -15,6 +15,11 @@ p.add_argument("--snapshot-dir", type=Path, required=True, help="the run's snaps
 p.add_argument(
     "--snapshots", type=int, default=3, help="snapshots to time, spread over the run; 0 = all"
 )
+p.add_argument(
+    "--channels-last",
+    action="store_true",
+    help="also time the probes in training's CPU layout (what the exact NCHW form costs)",
+)
 args = p.parse_args()
 params = params_from(args)
 set_up_cpu(args.threads)
@@ -27,6 +32,7 @@ with lease_device() as lease:
         args.snapshot_dir,
         args.snapshots,
         lease.device,
+        args.channels_last,
     )
     print(
         f"{args.run} on {lease.device}, {args.threads} thread(s): one training step = "

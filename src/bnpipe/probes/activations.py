@@ -1,6 +1,6 @@
 """Activation distributions (paper Figs. 1c, 2, 8, 9) and their shift at a fixed step lag.
 
-Moments and percentiles are read in fp64 (speed.MOMENTS: a copy of the model, one forward
+Moments and percentiles are read in fp64 (speed.FP64: a copy of the model, one forward
 pass) whatever probe.precision: a shift is a difference of near-equal moments.
 
 Distributions. For each layer k, the output at `site` (layer: the raw conv or matrix
@@ -118,7 +118,7 @@ class ActivationProbe:
         lag = self.settings.lag if ctx.task is not None else 0
         sites = (self.settings.site, *(LAG_SITES.values() if lag else ()))
         now = capture(
-            speed.copy_in(ctx.model, speed.MOMENTS), ctx.probe_x, tuple(dict.fromkeys(sites))
+            speed.copy_in(ctx.model, speed.FP64), ctx.probe_x, tuple(dict.fromkeys(sites))
         )
         drawn = now[self.settings.site]
         yield from self._distributions(drawn, {k: unit_moments(o) for k, o in drawn.items()})
@@ -163,7 +163,7 @@ class ActivationProbe:
             with preserved_state(ctx.model):
                 replay_sgd(ctx, lag)
                 later = lag_moments(
-                    speed.copy_in(ctx.model, speed.MOMENTS), ctx.probe_x, self.settings.coordinates
+                    speed.copy_in(ctx.model, speed.FP64), ctx.probe_x, self.settings.coordinates
                 )
             set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
         for prefix, site in LAG_SITES.items():

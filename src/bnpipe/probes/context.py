@@ -36,12 +36,23 @@ class SnapshotContext:
     @functools.cached_property
     def replay(self) -> StepReplay:
         """Step t replayed (its batch, loss and gradient), built once per snapshot."""
+        return self._replay_on(self.model)
+
+    @functools.cached_property
+    def replay_fp64(self) -> StepReplay:
+        """Step t replayed in fp64 (speed.FP64), for probes that take a difference of
+        near-equal gradients (ICS, Theorem 4.1's terms): `replay` itself where the model
+        already is fp64, else on an fp64 copy of the model (the same state and noise)."""
+        from bnpipe import speed
+
+        model = speed.copy_in(self.model, speed.FP64)
+        return self.replay if model is self.model else self._replay_on(model)
+
+    def _replay_on(self, model: nn.Module) -> StepReplay:
         from bnpipe.probes.replay import StepReplay
 
         x, y = self.task.batch(self.step)
-        return StepReplay(
-            self.model, x, y, self.task.loss, self.spec.lr, self.params.probe.chunk_size
-        )
+        return StepReplay(model, x, y, self.task.loss, self.spec.lr, self.params.probe.chunk_size)
 
 
 class Probe(Protocol):

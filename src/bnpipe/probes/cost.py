@@ -8,6 +8,10 @@ product from scratch, the lag shift by replaying the lag steps). The pipeline's 
 takes its later moments from what training recorded (bnpipe.lag_record): what training
 spent on them is timed here too, on the snapshot's state (one forward pass of the probe
 batch), and counted in the pipeline's total as `lag_record`.
+
+With `channels_last`, the pipeline's probes are also timed in training's CPU layout and
+fp32 (`channels_last`): what the exact form (NCHW) costs against the form probes used
+before they were made exact (speed.MeasurementForm).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 
 from bnpipe import speed
 from bnpipe.lag_record import lag_moments, shift_lag
+from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
 from bnpipe.probes.curvature import SharpnessProbe
 from bnpipe.probes.ics import ICSProbe
@@ -51,6 +56,7 @@ def probe_cost(
     snapshot_dir: Path,
     snapshots: int = 3,
     device: str = "cpu",
+    channels_last: bool = False,
 ) -> pd.DataFrame:
     """Rows (probe, method, seconds, train_steps): mean over `snapshots` snapshots spread
     over the run (0: every snapshot, in order, so sharpness warm-starts as the pipeline's
@@ -73,19 +79,25 @@ def probe_cost(
     step_times: list[float] = []  # training steps timed beside every snapshot's probes
     rows = []
     products: dict[int, dict[str, float]] = {}  # snapshot step -> Hessian products, converged
-    for method, probes in (
-        ("pipeline", make_probes(params)),
-        ("reference", reference_probes(params)),
-    ):
+    methods = [
+        ("pipeline", prober, make_probes(params)),
+        ("reference", prober, reference_probes(params)),
+    ]
+    if channels_last:
+        form = speed.MeasurementForm(prober.form.precision, layout="channels_last")
+        other = SnapshotProber(spec, params, prepared, run_dir, snapshot_dir, device, form=form)
+        methods.append(("channels_last", other, make_probes(params)))
+    trainer = _Trainer(prober)
+    for method, prober, probes in methods:
         spent: dict[str, list[float]] = {p.name: [] for p in probes}
-        prober.use_lag_record = method == "pipeline"
-        if method == "pipeline" and shift_lag(params):
+        prober.use_lag_record = method != "reference"
+        if method != "reference" and shift_lag(params):
             spent["lag_record"] = [
                 _lag_record_seconds(prober, step) if step in prober.lag_record else 0.0
                 for step in picked
             ]
         for step in picked:
-            step_times += _training_step_times(prober, step)
+            step_times += trainer.times(step)
             for name, measured, seconds in prober.measure(step, probes):
                 spent[name].append(seconds)
                 if method == "pipeline" and name == "sharpness":
@@ -109,32 +121,41 @@ def probe_cost(
 
 def _lag_record_seconds(prober: SnapshotProber, step: int) -> float:
     """What training spends recording one snapshot's later moments (at t + lag; timed
-    here on the state at t, the same network and batch sizes)."""
+    here on the state at t, the same network and batch sizes): its state copied into the
+    fp64 NCHW copy (speed.FP64), one forward pass of the probe batch, the moments."""
     prober.load(step)
+    measured = speed.copy_in(prober.model, speed.FP64)
     start = time.perf_counter()
-    lag_moments(prober.model, prober.probe_x)
+    measured.load_state_dict(prober.model.state_dict())
+    lag_moments(measured, prober.probe_x, prober.params.probe.activations.coordinates)
     if str(prober.device).startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
-def _training_step_times(
-    prober: SnapshotProber, step: int, repeats: int = 3, warmup: int = 1
-) -> list[float]:
-    """Seconds of `repeats` of bnpipe's training steps (`speed.TrainingStep`, in the
-    probes' plan: training's layout, fp32) from the snapshot `step`, after `warmup`
-    untimed ones; the steps change the prober's model, which `measure` reloads from disk
-    anyway."""
-    prober.load(step)
-    train_step = speed.TrainingStep(
-        prober.model, prober.task, prober.spec.lr, prober.plan, prober.device
-    )
-    times = []
-    for t in range(step, step + warmup + repeats):
-        start = time.perf_counter()
-        train_step(t)
-        if str(prober.device).startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    prober.model.zero_grad(set_to_none=True)
-    return times[warmup:]
+class _Trainer:
+    """bnpipe's training step (`speed.TrainingStep`) as training runs it (its layout,
+    precision, compilation), on the prober's run: the unit of the probes' cost."""
+
+    def __init__(self, prober: SnapshotProber):
+        self.prober = prober
+        self.plan = speed.resolve(prober.params.speed, prober.device, prober.spec.model)
+        model = build_model(prober.spec, prober.params).to(prober.device)
+        self.model = speed.prepare(model, self.plan)
+
+    def times(self, step: int, repeats: int = 3, warmup: int = 1) -> list[float]:
+        """Seconds of `repeats` training steps from the snapshot `step`, after `warmup`
+        untimed ones."""
+        p = self.prober
+        p.load(step)
+        self.model.load_state_dict(p.model.state_dict())  # in training's layout, precision
+        train_step = speed.TrainingStep(self.model, p.task, p.spec.lr, self.plan, p.device)
+        times = []
+        for t in range(step, step + warmup + repeats):
+            start = time.perf_counter()
+            train_step(t)
+            if str(p.device).startswith("cuda"):
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        speed.apply_backend(p.device, p.form.plan)  # the probes' settings again
+        return times[warmup:]

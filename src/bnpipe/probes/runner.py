@@ -28,7 +28,8 @@ from bnpipe.tasks import make_task
 class SnapshotProber:
     """One run's task, model and probe batch, set up once; `measure` probes one snapshot.
     With `lag_record` the activation probe takes the lag shift's later moments from
-    what training recorded (bnpipe.lag_record) where it can; without, it replays."""
+    what training recorded (bnpipe.lag_record) where it can; without, it replays.
+    `form`: the measurement form (default: the params', speed.measurement_form)."""
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class SnapshotProber:
         snapshots: Path,
         device: str,
         lag_record: bool = True,
+        form: speed.MeasurementForm | None = None,
     ):
         self.spec, self.params, self.device = spec, params, device
         self.use_lag_record = lag_record
@@ -47,7 +49,7 @@ class SnapshotProber:
         self.probe_x, self.probe_y = self.task.probe_batch(params.probe.batch_size)
         # NCHW, eager, fp32 or fp64 (probe.precision), whatever training used: a
         # measurement agrees with fp64 to 1e-3 (speed.MeasurementForm)
-        self.form = speed.measurement_form(params, device, spec.model)
+        self.form = form or speed.measurement_form(params, device, spec.model)
         speed.apply_backend(device, self.form.plan)
         self.model = speed.prepare_measurement(build_model(spec, params).to(device), self.form)
         self.noise = noise_layers(self.model)

@@ -14,8 +14,9 @@ The claim's empirical content is the gradient-reduction factor on trained layers
               = gamma^2/(sigma^2+eps) * (1 - (<1,g>^2/m + (2-r)<g,yhat>^2/m) / ||g||^2)
 below 1 when BN shrinks the gradient that reaches y.
 
-The left side comes from autograd through the real layer on step t's batch (fp32); the
-right side from y and g in fp64.
+Both sides come from the snapshot's fp64 replay of step t (SnapshotContext.replay_fp64:
+<1,g> and <g,yhat> are sums that cancel, which fp32 gradients leave 1e-3 off): the left
+from autograd through the real layer, the right from y and g.
 
 Rows per BN layer (numbered as the paper's layers): lhs, rhs (sums over units), rel_diff
 (max over units of |lhs_j - rhs_j| / lhs_j, eps-exact form), rel_diff_eps_free (the form
@@ -87,10 +88,11 @@ class Theorem41Probe:
     name = "theorem41"
 
     def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
-        layers = bn_layers(ctx.model)
+        replay = ctx.replay_fp64  # <1,g>^2 and <g,yhat>^2 are sums that cancel: fp64
+        layers = bn_layers(replay.model)
         if not layers:
             return
-        io = ctx.replay.batchnorm_io  # from the forward-backward that gives the step's gradient
+        io = replay.batchnorm_io  # from the forward-backward that gives the step's gradient
         for k, bn in layers:
             layer = io[bn]
             sides = theorem41_sides(layer.y, layer.grad_z, layer.grad_y, bn.weight.detach(), bn.eps)

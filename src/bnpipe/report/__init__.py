@@ -18,7 +18,7 @@ from string import Template
 
 import pandas as pd
 
-from bnpipe import figures, layout
+from bnpipe import figures, layout, speed
 from bnpipe.claims import CLAIMS
 from bnpipe.claims.judging import INSUFFICIENT, NOT_TESTABLE, shown, tidy_estimate
 from bnpipe.figure_specs import FigureSpec, Inputs, overview_figures
@@ -419,7 +419,23 @@ def _evaluation(params: Params, records: list[dict]) -> str:
             f" Evaluation took {100 * float(pd.Series(shares).median()):.1f}% as long as the rest "
             f"of a run (median over {len(shares)} runs; at most {100 * max(shares):.1f}%)."
         )
-    return text + _training_step(records)
+    return text + _training_step(records) + _probe_forms(params)
+
+
+def _probe_forms(params: Params) -> str:
+    """What each probe computed in (speed.MeasurementForm), whatever training used."""
+    by_model = ", ".join(
+        f"{'the DLN' if model == 'dln' else 'VGG'} in {precision}"
+        for model, precision in params.probe.precision.items()
+        if model in params.grid.models
+    )
+    return (
+        f" Probes (params probe.precision): ICS, both landscapes, sharpness, Theorem 4.1 and "
+        f"clean statistics in NCHW, eager, {by_model}; activation distributions, moment "
+        "and lag shifts (and the later moments training records for them) in "
+        f"{speed.FP64.describe()}, whatever the training step used. docs/probes.md "
+        "gives each form's agreement with fp64."
+    )
 
 
 def _training_step(records: list[dict]) -> str:
@@ -438,7 +454,7 @@ def _training_step(records: list[dict]) -> str:
         f"{layouts} (round-off only)"
         + (f", torch.compile in {compiled}" if compiled else "")
         + (f", deterministic kernels only in {deterministic}" if deterministic else "")
-        + "; probes always fp32."
+        + "."
     )
     if lowered:
         used = ", ".join(f"{precision} in {n} runs" for precision, n in sorted(lowered.items()))
