@@ -29,6 +29,8 @@ NOT_CODE = {
     "src/bnpipe/data/sample.py",  # the committed sample's maker
     "workflow/scripts/make_sample.py",
     "workflow/scripts/probe_cost.py",
+    "workflow/scripts/probe_exactness.py",  # a check on finished runs, no pipeline step
+    "workflow/scripts/verdict_table.py",  # prints a run's claims.json as Markdown
     "workflow/scripts/bench.py",
 }
 

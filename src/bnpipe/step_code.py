@@ -48,6 +48,7 @@ STEP_CODE: dict[str, tuple[str, ...]] = {
         "src/bnpipe/analyze.py",
         "src/bnpipe/quantities.py",
         "src/bnpipe/stats.py",
+        "src/bnpipe/error_rates.py",
         "src/bnpipe/dvc_plots.py",
         "src/bnpipe/claims",
         "workflow/scripts/analyze.py",
