@@ -158,3 +158,18 @@ def test_the_report_says_which_switches_the_vgg_runs_trained_with():
     assert "Reduced precision:</strong> bf16 in 1 runs" in text
     plain = _training_step([record("vgg", channels_last=True, precision="fp32")])
     assert "deterministic" not in plain and "Every run trained in full fp32" in plain
+
+
+def test_the_report_names_the_form_each_probe_computed_in():
+    from bnpipe.report import _probe_forms
+
+    raw = raw_params("smoke")
+    raw["probe"]["precision"] = {"vgg": "fp64", "dln": "fp64"}
+    text = _probe_forms(load_params(raw))
+    assert "VGG in fp64, the DLN in fp64" in text
+    text = _probe_forms(load_params(raw_params("smoke")))
+    assert "in NCHW, eager, VGG in fp32, the DLN in fp64" in text
+    for probe in ("landscapes", "sharpness", "clean statistics", "activation", "ICS", "Theorem"):
+        assert probe in text
+    assert text.index("ICS") > text.index("probe.precision")  # ICS is among the fp64 ones
+    assert "NCHW, fp64, eager" in text

@@ -430,11 +430,11 @@ def _probe_forms(params: Params) -> str:
         if model in params.grid.models
     )
     return (
-        f" Probes (params probe.precision): ICS, both landscapes, sharpness, Theorem 4.1 and "
-        f"clean statistics in NCHW, eager, {by_model}; activation distributions, moment "
-        "and lag shifts (and the later moments training records for them) in "
-        f"{speed.FP64.describe()}, whatever the training step used. docs/probes.md "
-        "gives each form's agreement with fp64."
+        f" Probes: both landscapes, sharpness and clean statistics in NCHW, eager, {by_model} "
+        "(params probe.precision); activation distributions, moment and lag shifts (and the "
+        "later moments training records for them), ICS and Theorem 4.1 in "
+        f"{speed.FP64.describe()}, whatever the training step used. docs/probes.md gives "
+        "each form's agreement with fp64."
     )
 
 
