@@ -140,9 +140,10 @@ class LagRecorder:
         lag, probe batch and signature are this recorder's)."""
         if state and _key(state) == self.key:
             self.moments = {  # keyed by this module's site and unit names, so that the
-                # file's bytes equal an uninterrupted run's (pickle shares equal strings)
+                # file's bytes equal an uninterrupted run's (pickle shares equal strings);
+                # on the CPU, as recorded (a CUDA resume state maps them to the device)
                 t: {
-                    site: {k: {unit: m[site][k][unit] for unit in UNITS} for k in m[site]}
+                    site: {k: {unit: m[site][k][unit].cpu() for unit in UNITS} for k in m[site]}
                     for site in LAG_SITES.values()
                 }
                 for t, m in state["moments"].items()
@@ -168,7 +169,7 @@ def load_lag_record(
     refused (files.load_torch)."""
     if expected_sha256 is None or lag <= 0:  # trained before runs recorded it, or no lag
         return {}
-    state = load_torch(path, expected_sha256, rebuild, weights_only=True)
+    state = load_torch(path, expected_sha256, rebuild, weights_only=True, map_location="cpu")
     lag_was, digest_was, signature_was = _key(state)
     digest = batch_digest(probe_x)
     if (lag_was, digest_was, signature_was) != (lag, digest, signature):

@@ -147,7 +147,8 @@ def prepare_measurement(model: nn.Module, form: MeasurementForm) -> nn.Module:
 
 def copy_in(model: nn.Module, form: MeasurementForm) -> nn.Module:
     """`model` in `form`'s precision: the model itself where it is already, else a copy
-    (state, noise step and all)."""
+    (state, noise step and all) in the model's own memory layout (the pipeline's probe
+    models are NCHW, so their copies are)."""
     if next(model.parameters()).dtype == form.dtype:
         return model
     return prepare_measurement(copy.deepcopy(model), form)

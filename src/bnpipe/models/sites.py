@@ -6,7 +6,7 @@ Sites of block k (blocks[k - 1], the paper's layer k):
   block       the block's output after the ReLU: the next layer's input
 
 The activation probe reads them on the fixed probe batch; training reads the lag shift's
-later moments the same way (bnpipe.lag_record), so both give the same bits.
+later moments with the same functions, on an NCHW fp64 copy of its model (bnpipe.lag_record).
 
 Two units of a distribution: a *channel* c (its B*H*W values: `unit_moments`) and a
 *coordinate* (c, h, w) (its B values over the batch: `coordinate_moments`), the paper's
@@ -57,11 +57,10 @@ def capture(
 def unit_moments(output: torch.Tensor) -> torch.Tensor:
     """(2, C) fp64: per unit, mean and biased variance over batch (and h, w).
 
-    Two passes in fp32 over the activations as they lie in memory: the mean, then the
-    mean square of the deviations, less the square of their mean (what rounding the mean
-    to fp32 left). Relative error ~1e-6 against fp64 (tested); 1.5-5x faster here than
-    torch.var_mean (Welford) and 5-10x faster than an fp64 copy of the activations,
-    which cost as much as the forward pass that made them."""
+    Two passes in the activations' own precision, as they lie in memory: the mean, then
+    the mean square of the deviations, less the square of their mean (what rounding the
+    mean left). The probes pass fp64 activations (speed.FP64); on fp32 ones the relative
+    error is ~1e-6 against fp64 (tested), 1.5-5x faster than torch.var_mean (Welford)."""
     reduced = unit_dims(output)
     count = output.numel() // output.shape[1]
     mean = output.sum(reduced) / count  # (C,)

@@ -9,9 +9,10 @@ takes its later moments from what training recorded (bnpipe.lag_record): what tr
 spent on them is timed here too, on the snapshot's state (one forward pass of the probe
 batch), and counted in the pipeline's total as `lag_record`.
 
-With `channels_last`, the pipeline's probes are also timed in training's CPU layout and
-fp32 (`channels_last`): what the exact form (NCHW) costs against the form probes used
-before they were made exact (speed.MeasurementForm).
+With `channels_last`, the pipeline's probes are also timed on a model in training's CPU
+layout (`channels_last`): the fp32 probes in channels_last, and the fp64 copies
+(speed.copy_in) then keep that layout too, so this method times channels_last
+throughout, never the pipeline's NCHW.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def probe_cost(
         ("reference", prober, reference_probes(params)),
     ]
     if channels_last:
-        form = speed.MeasurementForm(prober.form.precision, layout="channels_last")
+        form = speed.MeasurementForm(
+            prober.form.precision, prober.form.deterministic, layout="channels_last"
+        )
         other = SnapshotProber(spec, params, prepared, run_dir, snapshot_dir, device, form=form)
         methods.append(("channels_last", other, make_probes(params)))
     trainer = _Trainer(prober)
