@@ -287,7 +287,7 @@ def test_a_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
 
 def test_dropped_snapshots_go_as_soon_as_their_run_is_probed(tmp_path):
     """On one core, each run's probes come right after its training (priority), so at
-    most one run's snapshots exist at a time: the disk bound of README "Disk"."""
+    most one run's snapshots exist at a time: the disk bound of docs/performance.md "Disk"."""
     root = _copy_checkout(tmp_path)
     params = root / "params.yaml"
     text = params.read_text().replace(

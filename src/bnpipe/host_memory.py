@@ -16,7 +16,7 @@ every round in 6 of 10 processes, 1-3 in all 30 in the other 4.
 
 Measured (one thread, cpu-scale BN VGG snapshots, width 0.125): a no-grad forward pass
 of the 512-image probe batch 2.2 -> 1.5 training steps; a training step 1.00x (training
-reuses its blocks anyway; README "Speed").
+reuses its blocks anyway; docs/performance.md "Speed").
 """
 
 from __future__ import annotations

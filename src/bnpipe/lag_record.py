@@ -6,7 +6,7 @@ Training runs those steps anyway, so at step t + lag, before that step's update,
 reads the probe batch's moments at the lag sites itself: one forward pass, no gradient,
 batch statistics frozen, step t + lag's noise. The probe job would otherwise replay
 lag - 1 training steps from every snapshot (9 of the BN VGG's 76 training steps of
-probing per snapshot at lag 10, README "Cost"). It also makes the later state the one
+probing per snapshot at lag 10, docs/probes.md "Cost"). It also makes the later state the one
 training really reached, where a replay cannot match it bit for bit (a GPU's
 nondeterministic kernels, bf16 training replayed in fp32).
 

@@ -14,7 +14,7 @@ here. Each scale has its own tree, so running one scale never overwrites another
 
 Snapshots sit apart from the run folder so they can be dropped once probed (Snakemake
 `temp`) without touching what training recorded: at the paper scale they would be
-198 GB (105 VGG runs x 32 x 59 MB). `keep_snapshots` decides (README "Disk").
+198 GB (105 VGG runs x 32 x 59 MB). `keep_snapshots` decides (docs/performance.md "Disk").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """How the training step runs on its device: memory layout, compilation, precision and
 determinism.
 
-Four switches (params `speed`), each measured by `make bench` (README "Speed"):
+Four switches (params `speed`), each measured by `make bench` (docs/performance.md "Speed"):
 
   channels_last  convolutions on NHWC tensors. The same arithmetic by other kernels: each
                  operation agrees with the NCHW one to fp32 round-off, not bit for bit

@@ -1,6 +1,6 @@
 import os
 
-# Snapshots are only the probes' input: dropped once probed unless kept (README "Disk").
+# Snapshots are only the probes' input: dropped once probed unless kept (docs/performance.md "Disk").
 KEEP_SNAPSHOTS = layout.keep_snapshots(P, RUNTIME["keep_snapshots"])
 
 

@@ -134,7 +134,7 @@ class AlgorithmOneNoise(nn.Module):
         run in place: the same bits as out-of-place arithmetic and a copy into x's
         layout, 1.01-1.13x faster per layer. Most of the time is the draws themselves
         (torch's generator): 6.7-8.2 ms of a 10-14 ms forward on the cpu-scale VGG's
-        (128, 8, 32, 32) activations, one CPU thread (README "Speed")."""
+        (128, 8, 32, 32) activations, one CPU thread (docs/performance.md "Speed")."""
         if self.step is None:
             raise RuntimeError(f"noise layer {self.layer}: set_step() was not called")
         q = self.noise
@@ -165,7 +165,7 @@ class AlgorithmOneNoise(nn.Module):
     # Eager under torch.compile: the draw seeds a generator from (seed, step, layer), and
     # a compiled frame would guard on the step and recompile at every step. The graph
     # break still leaves each VGG block its own frame, compiled per input shape: compiling
-    # a noisy variant gains nothing (README "Speed")
+    # a noisy variant gains nothing (docs/performance.md "Speed")
     @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not self.active:
