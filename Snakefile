@@ -29,7 +29,7 @@ RUNTIME = {
         "BNPIPE_CIFAR_ARCHIVE", ""
     ),  # local archive, or "" = URL
     "threads": 1,  # CPU threads per training or probe job
-    # auto | true | false: keep snapshots once probed (README "Disk")
+    # auto | true | false: keep snapshots once probed (docs/performance.md "Disk")
     "keep_snapshots": os.environ.get("BNPIPE_KEEP_SNAPSHOTS", "auto"),
 }
 for key in list(config):
