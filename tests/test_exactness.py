@@ -38,7 +38,7 @@ VGG_STEPS = 300  # compared from step 150 on: before, G' ~ G to 1e-2 and fp32 ca
 DLN_LR, DLN_STEPS = 1e-5, 1500  # 50 examples: the loss has flattened by step 1,000
 
 
-def _raw(precision: str = "fp32", products: int = 10) -> dict:
+def _raw(products: int = 10) -> dict:
     raw = raw_params("smoke")
     smoke = raw["scales"]["smoke"]
     smoke["data"] = {**smoke["data"], "train_per_class": 100}  # real images: a net that learns
@@ -63,7 +63,6 @@ def _raw(precision: str = "fp32", products: int = 10) -> dict:
         "checkpoint_every": DLN_STEPS,
     }
     raw["probe"]["run"] = [n for n in raw["probe"]["run"] if n != "clean_stats"]
-    raw["probe"]["precision"] = {"vgg": precision, "dln": "fp64"}
     return raw
 
 

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -59,13 +60,14 @@ def test_moment_shifts_are_differences_between_consecutive_snapshots():
     assert (3, "shift_mean") not in first and first[(3, "drift_mean")] == 0.0
     with torch.no_grad():  # the "next snapshot": layer 3's conv bias moves by 0.5
         ctx.model.blocks[2].layer.bias += 0.5
+    ctx = dataclasses.replace(ctx)  # a context per snapshot, as the runner makes them
     second = {(k, m): v for k, m, v in probe.measure(ctx)}
     assert second[(3, "shift_mean")] == pytest.approx(0.5, rel=1e-5)
     assert second[(3, "drift_mean")] == pytest.approx(0.5, rel=1e-5)
     assert second[(3, "shift_mean_units")] == pytest.approx(0.5, rel=1e-5)
     assert second[(3, "shift_var")] == pytest.approx(0.0, abs=1e-4)
     assert second[(2, "shift_mean")] == 0.0  # earlier layers did not move
-    third = {(k, m): v for k, m, v in probe.measure(ctx)}
+    third = {(k, m): v for k, m, v in probe.measure(dataclasses.replace(ctx))}
     assert third[(3, "shift_mean")] == 0.0 and third[(3, "drift_mean")] == second[(3, "drift_mean")]
 
 

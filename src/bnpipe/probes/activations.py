@@ -117,16 +117,19 @@ class ActivationProbe:
     def measure(self, ctx: SnapshotContext) -> Iterator[tuple[int, str, float]]:
         lag = self.settings.lag if ctx.task is not None else 0
         sites = (self.settings.site, *(LAG_SITES.values() if lag else ()))
-        now = capture(
-            speed.copy_in(ctx.model, speed.FP64), ctx.probe_x, tuple(dict.fromkeys(sites))
-        )
+        now = capture(ctx.model_fp64, ctx.probe_x, tuple(dict.fromkeys(sites)))
+        at_lag_sites = {site: now[site] for site in LAG_SITES.values()} if lag else {}
+        moments = site_moments(at_lag_sites, self.settings.coordinates)
         drawn = now[self.settings.site]
-        yield from self._distributions(drawn, {k: unit_moments(o) for k, o in drawn.items()})
+        channels = {  # the drawn site's channel moments, computed once
+            k: moments[self.settings.site][k]["channel"]
+            if self.settings.site in moments
+            else unit_moments(o)
+            for k, o in drawn.items()
+        }
+        yield from self._distributions(drawn, channels)
         if lag:
-            at_lag_sites = {site: now[site] for site in LAG_SITES.values()}
-            yield from self._lag_shifts(
-                ctx, site_moments(at_lag_sites, self.settings.coordinates), lag
-            )
+            yield from self._lag_shifts(ctx, moments, lag)
 
     def _distributions(
         self, outputs: dict[int, torch.Tensor], all_moments: dict[int, torch.Tensor]

@@ -22,6 +22,9 @@ COLUMNS = ["run", "step", "layer", "probe", "metric", "value"]
 
 @dataclass
 class SnapshotContext:
+    """One snapshot's view, made anew for every snapshot (its replays and fp64 model are
+    cached for that snapshot's probes)."""
+
     spec: RunSpec
     params: Params
     step: int
@@ -39,13 +42,20 @@ class SnapshotContext:
         return self._replay_on(self.model)
 
     @functools.cached_property
-    def replay_fp64(self) -> StepReplay:
-        """Step t replayed in fp64 (speed.FP64), for probes that take a difference of
-        near-equal gradients (ICS, Theorem 4.1's terms): `replay` itself where the model
-        already is fp64, else on an fp64 copy of the model (the same state and noise)."""
+    def model_fp64(self) -> nn.Module:
+        """The snapshot's model in fp64 (speed.FP64), made once per snapshot and shared by
+        the probes that need it: the model itself where it already is fp64, else a copy
+        (the same state and noise step). Probes leave it as they found it."""
         from bnpipe import speed
 
-        model = speed.copy_in(self.model, speed.FP64)
+        return speed.copy_in(self.model, speed.FP64)
+
+    @functools.cached_property
+    def replay_fp64(self) -> StepReplay:
+        """Step t replayed in fp64, for probes that take a difference of near-equal
+        gradients (ICS, Theorem 4.1's terms): `replay` itself where the model already is
+        fp64, else on `model_fp64`."""
+        model = self.model_fp64
         return self.replay if model is self.model else self._replay_on(model)
 
     def _replay_on(self, model: nn.Module) -> StepReplay:
