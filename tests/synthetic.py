@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bnpipe.quantities import Evidence
+from bnpipe.analysis.quantities import Evidence
 
 VARIANTS = ("standard", "batchnorm", "noisy_batchnorm", "l1", "l2", "linf")
 LRS = {"vgg": (0.01, 0.1, 0.5), "dln": (1e-6, 1e-7)}

@@ -44,7 +44,7 @@ def test_the_evaluated_training_subset_is_fixed_per_seed_sorted_and_all_when_zer
 
 
 def test_snapshot_schedule_log_share_known_answers():
-    from bnpipe.schedule import snapshot_steps
+    from bnpipe.training.schedule import snapshot_steps
 
     # no log share: n evenly spaced steps
     assert snapshot_steps(100, 5, log_share=0.0) == [0, 25, 50, 75, 100]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import ROOT, make_imagefolder_archive, raw_params
 
-from bnpipe import bench
+from bnpipe.bench import timing as bench
 from bnpipe.data.prepare import prepare_cifar10
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params

@@ -10,9 +10,9 @@ import pytest
 from conftest import raw_params
 from synthetic import evidence
 
-from bnpipe.claims import CLAIMS, judge_all
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import (
+from bnpipe.analysis.claims import CLAIMS, judge_all
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import (
     CONTRADICTED,
     INCONCLUSIVE,
     INSUFFICIENT,
@@ -147,7 +147,7 @@ def test_secondaries_never_change_the_verdict():
     standard = q[at_01 & (q.variant == "standard")].sort_values("seed").value.to_numpy()
     bn = (q.variant == "batchnorm") & at_01
     q.loc[bn, "value"] = standard[q.loc[bn, "seed"].to_numpy()] + np.array([0.01, -0.01, 0.0])
-    from bnpipe.quantities import Evidence
+    from bnpipe.analysis.quantities import Evidence
 
     claim1 = judge_all(Evidence(ev.table, q, ev.probes), PARAMS)[0]
     assert claim1["primary"]["estimate"] == pytest.approx(0.0, abs=1e-12)
@@ -160,7 +160,7 @@ def test_a_network_that_never_left_chance_makes_its_comparisons_not_testable():
     ev = evidence(np.random.default_rng(0), lrs=ONLY_LR)
     stuck = (ev.table.variant == "standard").to_numpy()
     ev.table.loc[stuck, "trained_step"] = np.nan
-    from bnpipe.quantities import Evidence
+    from bnpipe.analysis.quantities import Evidence
 
     result = {
         c["claim"]: c for c in judge_all(Evidence(ev.table, ev.quantities, ev.probes), PARAMS)
@@ -181,7 +181,7 @@ def test_a_grid_without_the_groups_says_what_is_missing(module):
 
 def _with_rises(ev, rises: dict[str, list[float]]):
     """The evidence with each listed VGG variant's per-seed late rise (seeds 0, 1, 2)."""
-    from bnpipe.quantities import Evidence
+    from bnpipe.analysis.quantities import Evidence
 
     table = ev.table.copy()
     for variant, values in rises.items():
@@ -257,7 +257,7 @@ def test_claim6_contradicts_at_most_2_5_percent_of_the_time_at_its_thresholds():
     4.7%: its `contradicted` verdicts are counted too, as the parts that the step-down
     turned back to inconclusive (tests at the plain t level, analyze.error_draws 0: the
     error check only widens, so it only lowers the rate)."""
-    from bnpipe.claims import claim6
+    from bnpipe.analysis.claims import claim6
 
     rng = np.random.default_rng(6)
     beta_h = Hypothesis("beta", "beta", "log", "below", math.log(2.0))
@@ -290,8 +290,8 @@ def test_a_non_positive_value_counts_at_its_worst_never_drops_out():
     """A DLN loss of 0 (no log) in l1's runs counts at the largest log loss of the
     compared runs (the worst for "l1's loss below BN's"), in BN's at the smallest; the
     pair stays, and a note says so."""
-    from bnpipe.claims import claim6
-    from bnpipe.quantities import Evidence
+    from bnpipe.analysis.claims import claim6
+    from bnpipe.analysis.quantities import Evidence
 
     ev = evidence(np.random.default_rng(0), lrs={"vgg": (0.1,), "dln": (1e-6,)})
     q = ev.quantities.copy()
@@ -314,7 +314,7 @@ def test_a_scale_grid_has_every_group_its_primary_tests_need(scale):
     to judge an interval, never `the grid has no ...` or too few seeds."""
     raw = raw_params(scale)
     params = load_params(raw)
-    from bnpipe.report import _differences  # the report lists the scale's own mappings
+    from bnpipe.report.page import _differences  # the report lists the scale's own mappings
 
     assert "<code>grid.variants_at." in _differences(params, raw, "cifar10")
     runs = params.runs()
@@ -346,7 +346,7 @@ def test_a_mean_of_differences_that_cancel_reads_zero():
     out = compare(h, {0: 0.7146, 1: 0.7034, 2: 0.7092}, {0: 0.7128, 1: 0.7099, 2: 0.7045}, 0.95, 3)
     assert out.interval.estimate != 0.0  # the float really is off zero
     assert sentence(out).startswith("noisy BN minus BN: 0 [-")
-    from bnpipe.report import _interval  # the report's tables say the same
+    from bnpipe.report.markup import interval  # the report's tables say the same
 
     i = out.interval
-    assert _interval(i.estimate * 100, i.lo * 100, i.hi * 100).startswith("0 [-")
+    assert interval(i.estimate * 100, i.lo * 100, i.hi * 100).startswith("0 [-")

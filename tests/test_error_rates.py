@@ -1,4 +1,4 @@
-"""The error check of every interval (bnpipe.error_rates): false-verdict rates at the
+"""The error check of every interval (bnpipe.analysis.error_rates): false-verdict rates at the
 threshold from resampled residuals, and the widening where a t interval errs too often."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bnpipe import error_rates
-from bnpipe.claims.judging import CONTRADICTED, SUPPORTED, Hypothesis, compare
-from bnpipe.stats import mean_interval
+from bnpipe.analysis import error_rates
+from bnpipe.analysis.claims.judging import CONTRADICTED, SUPPORTED, Hypothesis, compare
+from bnpipe.analysis.stats import mean_interval
 
 TARGET = 0.025  # (1 - 0.95) / 2
 DRAWS = 20000  # a 2.5% rate has a Monte Carlo standard error of 0.11 points
@@ -187,8 +187,8 @@ def test_a_runs_claims_file_holds_what_the_check_needs():
     from conftest import raw_params
     from synthetic import evidence
 
-    from bnpipe.analyze import _json_safe
-    from bnpipe.claims import judge_all
+    from bnpipe.analysis.analyze import _json_safe
+    from bnpipe.analysis.claims import judge_all
     from bnpipe.params import load_params
 
     params = load_params(raw_params("quick"))

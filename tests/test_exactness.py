@@ -19,19 +19,19 @@ import pytest
 import torch
 from conftest import ROOT, raw_params
 
-from bnpipe import speed
 from bnpipe.data.prepare import prepare_cifar10, prepare_dln
 from bnpipe.layout import snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.models.state import frozen_stats
 from bnpipe.params import load_params
+from bnpipe.probe_registry import make_probes
 from bnpipe.probes.activations import replay_sgd
 from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.exactness import compare_run, errors, worst
 from bnpipe.probes.landscape import step_multipliers
-from bnpipe.probes.registry import make_probes
 from bnpipe.probes.runner import SnapshotProber
-from bnpipe.train import train_run
+from bnpipe.training import speed
+from bnpipe.training.train import train_run
 
 VGG_STEPS = 300  # compared from step 150 on: before, G' ~ G to 1e-2 and fp32 cannot resolve
 # G - G' (ICS at step 5: 1-9% off fp64), a state the tests never use (trained snapshots)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import raw_params
 
-from bnpipe import layout
 from bnpipe.params import load_params
+from bnpipe.training import schedule
 
 VGG16_PARAMETERS = 14_719_818  # 13 convs (14,714,688 with biases) + linear 512 -> 10 (5,130)
 
@@ -16,7 +16,7 @@ def test_snapshot_bytes_are_parameter_counts_times_four_bytes_times_snapshots():
     raw["grid"].update(models=["vgg"], variants=["standard"], lrs={"vgg": [0.1], "dln": []})
     raw["grid"]["seeds"]["vgg"] = [0]
     params = load_params(raw)
-    assert layout.snapshot_bytes(params) == 32 * VGG16_PARAMETERS * 4  # 1.88 GB
+    assert schedule.snapshot_bytes(params) == 32 * VGG16_PARAMETERS * 4  # 1.88 GB
 
 
 @pytest.mark.parametrize(
@@ -24,11 +24,11 @@ def test_snapshot_bytes_are_parameter_counts_times_four_bytes_times_snapshots():
 )
 def test_auto_keeps_snapshots_unless_they_would_be_big(scale, kept):
     params = load_params(raw_params(scale))
-    assert layout.keep_snapshots(params) is kept
-    assert layout.keep_snapshots(params, "true") and not layout.keep_snapshots(params, False)
+    assert schedule.keep_snapshots(params) is kept
+    assert schedule.keep_snapshots(params, "true") and not schedule.keep_snapshots(params, False)
     with pytest.raises(ValueError, match="keep_snapshots: 'maybe'"):
-        layout.keep_snapshots(params, "maybe")
+        schedule.keep_snapshots(params, "maybe")
 
 
 def test_the_paper_scale_would_take_about_200_gb_of_snapshots():
-    assert 190e9 < layout.snapshot_bytes(load_params(raw_params("paper"))) < 210e9
+    assert 190e9 < schedule.snapshot_bytes(load_params(raw_params("paper"))) < 210e9

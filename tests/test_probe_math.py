@@ -13,6 +13,7 @@ from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.models.dln import DLN
 from bnpipe.models.state import frozen_stats, preserved_state
 from bnpipe.params import RunSpec, SharpnessParams, load_params
+from bnpipe.probe_registry import make_probes
 from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.curvature import SharpnessProbe, lanczos_top
 from bnpipe.probes.ics import (
@@ -24,7 +25,6 @@ from bnpipe.probes.ics import (
     measured_parameters,
 )
 from bnpipe.probes.landscape import LandscapeProbe, along, random_direction
-from bnpipe.probes.registry import make_probes
 from bnpipe.probes.replay import StepReplay, flat, gaussian_like
 from bnpipe.probes.theory import theorem41_sides
 
@@ -240,7 +240,7 @@ def test_lanczos_finds_the_largest_eigenvalue_where_the_dominant_one_is_negative
 
 
 def test_unconverged_sharpness_is_kept_out_of_the_curves():
-    from bnpipe.analyze import _flag_unconverged
+    from bnpipe.analysis.analyze import _flag_unconverged
 
     rows = pd.DataFrame(
         [("r", 0, 0, "sharpness", "top_eig", 5.0), ("r", 0, 0, "sharpness", "converged", 0.0),

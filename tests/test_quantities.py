@@ -9,8 +9,14 @@ import pandas as pd
 import pytest
 from conftest import raw_params
 
+from bnpipe.analysis.quantities import (
+    Evidence,
+    run_quantities,
+    runs_table,
+    trained_step,
+    window_mean,
+)
 from bnpipe.params import load_params
-from bnpipe.quantities import Evidence, run_quantities, runs_table, trained_step, window_mean
 
 PARAMS = load_params(raw_params("quick"))  # VGG: 250 steps, eval every 50
 
@@ -147,7 +153,7 @@ def test_only_snapshots_after_both_runs_left_chance_are_compared():
 
 
 def test_analyze_derives_the_loss_range_and_keeps_an_overflow_non_finite(tmp_path):
-    from bnpipe.analyze import load_probes, probe_quantities
+    from bnpipe.analysis.analyze import load_probes, probe_quantities
 
     rows = [
         ("r", 0, 0, "landscape", "loss_min", 1.0),

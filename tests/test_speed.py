@@ -1,4 +1,4 @@
-"""The training step's switches (bnpipe.speed): which apply where, and that the layout
+"""The training step's switches (bnpipe.training.speed): which apply where, and that the layout
 switch changes nothing but round-off."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from conftest import raw_params
 
-from bnpipe import speed
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import ParamsError, RunSpec, SpeedParams, load_params
+from bnpipe.training import speed
 
 
 def test_auto_layout_is_on_where_measured_faster_and_the_dln_stays_plain():
@@ -142,7 +142,7 @@ def test_building_a_training_step_applies_its_plans_cuda_settings():
 
 
 def test_the_report_says_which_switches_the_vgg_runs_trained_with():
-    from bnpipe.report import _training_step
+    from bnpipe.report.page import _training_step
 
     def record(model: str, **plan) -> dict:
         return {"model": model, "provenance": {"speed": plan}}
@@ -161,7 +161,7 @@ def test_the_report_says_which_switches_the_vgg_runs_trained_with():
 
 
 def test_the_report_names_the_form_each_probe_computed_in():
-    from bnpipe.report import _probe_forms
+    from bnpipe.report.page import _probe_forms
 
     raw = raw_params("smoke")
     raw["probe"]["precision"] = {"vgg": "fp64", "dln": "fp64"}

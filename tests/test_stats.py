@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bnpipe.stats import (
+from bnpipe.analysis.stats import (
     difference,
     holm,
     mean_curve,
@@ -150,9 +150,9 @@ def _power(n: int, gap: float, sd: float) -> float:
 def test_seeds_for_power_give_80_percent_power_on_average_over_the_spread():
     """Pilots of 3 seeds from N(1, 1): told the true effect (the estimate is 1) but only
     the pilot's sd, the suggested seeds reach 80% power on average over pilots, exactly
-    (noncentral t) and in simulated t intervals at that n (bnpipe.stats.mean_curve); the
+    (noncentral t) and in simulated t intervals at that n (bnpipe.analysis.stats.mean_curve); the
     plug-in (sd taken as known) falls short, at about 50% (Colas et al. 2018)."""
-    from bnpipe.stats import Interval, seeds_for_power
+    from bnpipe.analysis.stats import Interval, seeds_for_power
 
     rng = np.random.default_rng(11)
     realized, plug_in, simulated = [], [], []
@@ -178,7 +178,7 @@ def test_seeds_for_power_known_answers():
     pilot) gives the z test's answer; the t test at n = 10 is the first with 80% at
     gap/sd = 1; an unsure spread asks for more; none on the threshold or past `most`;
     Welch plans per group, its df growing like the observed one's."""
-    from bnpipe.stats import Interval, seeds_for_power
+    from bnpipe.analysis.stats import Interval, seeds_for_power
 
     exact = Interval(1.0, np.nan, np.nan, 3, "t", se=1 / np.sqrt(3), df=2 * 10**7)
     # per-seed df is 10^7 per seed: the spread is known; the test's own df is huge too,

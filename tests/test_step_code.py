@@ -24,7 +24,9 @@ NOT_CODE = {
     "src/bnpipe/provenance.py",
     "src/bnpipe/layout.py",
     "src/bnpipe/step_code.py",
-    "src/bnpipe/bench.py",  # make bench, no pipeline step
+    "src/bnpipe/bench/__init__.py",  # make bench and probe_cost: no pipeline step
+    "src/bnpipe/bench/timing.py",
+    "src/bnpipe/bench/probe_cost.py",
     "src/bnpipe/data/__init__.py",
     "src/bnpipe/data/sample.py",  # the committed sample's maker
     "workflow/scripts/make_sample.py",

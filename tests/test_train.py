@@ -10,15 +10,15 @@ import torch
 import torch.nn.functional as F
 from conftest import make_imagefolder_archive, raw_params
 
-from bnpipe import speed
 from bnpipe.data.batches import DeviceData, train_batch_indices
 from bnpipe.data.prepare import load_prepared, prepare_cifar10
+from bnpipe.data.tasks import CifarTask
 from bnpipe.layout import LAG_RECORD, snapshot_path
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params
-from bnpipe.schedule import snapshot_steps
-from bnpipe.tasks import CifarTask
-from bnpipe.train import train_run
+from bnpipe.training import speed
+from bnpipe.training.schedule import snapshot_steps
+from bnpipe.training.train import train_run
 
 
 @pytest.fixture(scope="module")
@@ -184,11 +184,11 @@ def _same_bytes(root, name_a, name_b, record):
 def test_the_lag_shift_replay_is_training_itself(setup):
     """The activation probe's lag replay from snapshot t reaches, step for step, the
     parameters training reached (noisy BN: batches and noise from the counters)."""
+    from bnpipe.data.tasks import make_task
     from bnpipe.models import noise_layers, set_step
     from bnpipe.models.state import frozen_stats
     from bnpipe.probes.activations import replay_sgd
     from bnpipe.probes.context import SnapshotContext
-    from bnpipe.tasks import make_task
 
     root, params = setup
     spec = params.run("vgg-noisy_batchnorm-lr0.1-s0")
@@ -208,16 +208,16 @@ def test_the_lag_shift_replay_is_training_itself(setup):
 
 @pytest.mark.parametrize("variant", ["noisy_batchnorm", "l1"])
 def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, variant):
-    """What training records at t + lag (bnpipe.lag_record) is training's state at t + lag
+    """What training records at t + lag (bnpipe.training.lag_record) is training's state at t + lag
     read in the measurement form: the lag steps replayed from snapshot t in training's
     layout, then measured in NCHW and fp64, give the same bits; the last snapshot, whose
     t + lag lies past the end of training, has no entry."""
-    from bnpipe.lag_record import lag_moments
+    from bnpipe.data.tasks import make_task
     from bnpipe.models import noise_layers, set_step
     from bnpipe.models.state import frozen_stats, preserved_state
     from bnpipe.probes.activations import replay_sgd
     from bnpipe.probes.context import SnapshotContext
-    from bnpipe.tasks import make_task
+    from bnpipe.training.lag_record import lag_moments
 
     root, params = setup
     spec = RunSpec("vgg", variant, 0.1, 0)
@@ -257,7 +257,7 @@ def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, mo
     the measurement form, NCHW; training in channels_last); a lag or a coordinate count
     changed since training makes the record unusable, and the probe says so and replays."""
     import bnpipe.probes.activations as activations
-    from bnpipe.probes.registry import make_probes
+    from bnpipe.probe_registry import make_probes
     from bnpipe.probes.runner import SnapshotProber
 
     root, params = setup
@@ -301,11 +301,11 @@ def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, mo
 def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
     """At the final state, noisy BN with its noise off is plain BN with the same weights:
     the re-estimated statistics and the test accuracy must be the same for both."""
+    from bnpipe.data.tasks import make_task
     from bnpipe.models import batchnorm_layers, noise_layers, set_step
     from bnpipe.models.state import frozen_stats
     from bnpipe.probes.clean_stats import CleanStatsProbe
     from bnpipe.probes.context import SnapshotContext
-    from bnpipe.tasks import make_task
 
     root, params = setup
     noisy_spec = params.run("vgg-noisy_batchnorm-lr0.1-s0")

@@ -1,8 +1,13 @@
-"""Argument parsing shared by the thin scripts in workflow/scripts/."""
+"""The `bnpipe` command, and the argument parsing shared by the thin scripts in
+workflow/scripts/.
+
+  bnpipe params [--scale NAME] [--params FILE]   a scale's resolved hyperparameters
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bnpipe.params import Params, load_params, read_yaml
@@ -65,3 +70,33 @@ def committed_params(params_file: str | Path) -> dict | None:
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return None
     return yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`bnpipe params`: print the resolved hyperparameters of a scale (bnpipe.hyperparams)."""
+    p = argparse.ArgumentParser(prog="bnpipe", description="bnpipe's command line")
+    commands = p.add_subparsers(dest="command", required=True)
+    shown = commands.add_parser(
+        "params",
+        help="a scale's resolved hyperparameters, those that differ from `paper` marked",
+    )
+    shown.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
+    shown.add_argument("--scale", help="a scale of the file (default: the file's `scale`)")
+    args = p.parse_args(argv)
+    from bnpipe import hyperparams
+    from bnpipe.params import ParamsError
+
+    try:
+        raw = read_yaml(args.params) or {}
+        if args.scale:
+            raw["scale"] = args.scale
+        params = load_params(raw)
+    except (OSError, ParamsError) as err:
+        print(f"bnpipe params: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(hyperparams.block(params, raw))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from bnpipe import variants
-from bnpipe.probes.registry import probe_names
+from bnpipe.probe_registry import probe_names
 
 MODELS = variants.MODELS
 SCALES = ("quick", "cpu", "paper", "smoke")
@@ -151,7 +151,7 @@ class TrainParams:
 
 @dataclasses.dataclass(frozen=True)
 class SpeedParams:
-    """How VGG's training step runs (bnpipe.speed); the DLN always runs plain fp32."""
+    """How VGG's training step runs (bnpipe.training.speed); the DLN always runs plain fp32."""
 
     channels_last: Literal["auto", "always", "never"]  # auto: where measured faster
     compile: bool
@@ -293,7 +293,7 @@ class AnalyzeParams:
     smooth_fraction: float
     final_fraction: float
     plateau_points: float
-    error_draws: int  # resamples of each test's error check (bnpipe.error_rates); 0: none
+    error_draws: int  # resamples of each test's error check (bnpipe.analysis.error_rates); 0: none
     windows: Mapping[str, tuple[float, ...]]
 
     def check(self, where: str) -> None:
@@ -384,6 +384,16 @@ class Params:
         """The params sections a run's training outputs depend on."""
         sections = ("dln",) if spec.model == "dln" else ("data", "vgg", "train", "speed")
         return sections + variants.get(spec.variant).sections
+
+    def model_sections(self, model: str) -> tuple[str, ...]:
+        """The params sections that any run of `model` in the grid depends on
+        (run_sections, over the grid's variants), then `grid`: what a figure drawn from
+        a model's runs depends on."""
+        sections: dict[str, None] = {}
+        for spec in self.runs():
+            if spec.model == model:
+                sections.update(dict.fromkeys(self.run_sections(spec)))
+        return (*sections, "grid")
 
     def run(self, run_id: str) -> RunSpec:
         for spec in self.runs():

@@ -27,6 +27,14 @@ from collections.abc import Callable, Iterable
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 MODELS = ("vgg", "dln")
+# model -> its chance accuracy: VGG classifies ten classes; the DLN is a regression (None)
+CHANCE_ACCURACY: dict[str, float | None] = {"vgg": 0.1, "dln": None}
+
+
+def is_classifier(model: str) -> bool:
+    """Whether a model has accuracies and a chance level to leave (VGG), or is a
+    regression judged by its loss alone (the DLN)."""
+    return CHANCE_ACCURACY[model] is not None
 
 
 @dataclasses.dataclass(frozen=True)

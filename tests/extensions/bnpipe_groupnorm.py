@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from torch import nn
 
-from bnpipe.probes.registry import register_probe
+from bnpipe import probe_registry
 from bnpipe.variants import Variant, register
 
 GROUPS = 2
@@ -32,4 +32,6 @@ class WeightNormProbe:
             yield k, "frobenius", block.layer.weight.norm().item()
 
 
-register_probe("weight_norm", lambda settings: WeightNormProbe())
+probe_registry.register(
+    probe_registry.ProbeKind("weight_norm", lambda settings: WeightNormProbe(), ("frobenius",))
+)

@@ -1,7 +1,9 @@
 import os
 
+from bnpipe.training import schedule
+
 # Snapshots are only the probes' input: dropped once probed unless kept (docs/performance.md "Disk").
-KEEP_SNAPSHOTS = layout.keep_snapshots(P, RUNTIME["keep_snapshots"])
+KEEP_SNAPSHOTS = schedule.keep_snapshots(P, RUNTIME["keep_snapshots"])
 
 
 rule train:

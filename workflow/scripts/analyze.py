@@ -6,7 +6,7 @@ python workflow/scripts/analyze.py --runs results/quick/runs/* \
 
 from pathlib import Path
 
-from bnpipe.analyze import analyze
+from bnpipe.analysis.analyze import analyze
 from bnpipe.cli import params_from, parser
 
 p = parser(__doc__.splitlines()[0])

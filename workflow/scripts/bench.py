@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from bnpipe import layout
-from bnpipe.bench import run_bench
+from bnpipe.bench.timing import run_bench
 from bnpipe.cli import load_scale, parser, set_up_cpu
 from bnpipe.data.prepare import prepare_cifar10
 from bnpipe.devices import lease_device

@@ -5,9 +5,9 @@ python workflow/scripts/probe_cost.py --run vgg-batchnorm-lr0.1-s0 \
 
 from pathlib import Path
 
+from bnpipe.bench.probe_cost import probe_cost
 from bnpipe.cli import params_from, run_parser, set_up_cpu
 from bnpipe.devices import lease_device
-from bnpipe.probes.cost import probe_cost
 
 p = run_parser(__doc__)
 p.add_argument("--run-dir", type=Path, required=True, help="the run's training outputs")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bnpipe.cli import params_from, parser
 from bnpipe.params import read_yaml
-from bnpipe.report import build_report
+from bnpipe.report.page import build_report
 
 p = parser(__doc__.splitlines()[0])
 p.add_argument("--results", type=Path, required=True, help="folder written by analyze")

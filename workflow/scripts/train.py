@@ -5,7 +5,7 @@ from pathlib import Path
 
 from bnpipe.cli import params_from, run_parser, set_up_cpu
 from bnpipe.devices import lease_device
-from bnpipe.train import RunBusy, train_run
+from bnpipe.training.train import RunBusy, train_run
 
 p = run_parser(__doc__)
 p.add_argument("--out", type=Path, required=True, help="run directory to write")

@@ -1,4 +1,6 @@
-"""Networks of the study. `build_model(spec, params)` is the one entry point.
+"""Stage 2, models: the networks of the study (vgg, dln), their normalization layers
+(norms), activation sites and coordinate samples (sites), and state helpers (state).
+`build_model(spec, params)` is the one entry point. Imports: the ground floor, data.
 
 Both networks expose `blocks`: blocks[k - 1] is the paper's layer k, with `layer` (its
 conv or matrix) and `norm` (its normalization, nn.Identity for `standard`).

@@ -6,7 +6,8 @@ Sites of block k (blocks[k - 1], the paper's layer k):
   block       the block's output after the ReLU: the next layer's input
 
 The activation probe reads them on the fixed probe batch; training reads the lag shift's
-later moments with the same functions, on an NCHW fp64 copy of its model (bnpipe.lag_record).
+later moments with the same functions, on an NCHW fp64 copy of its model
+(bnpipe.training.lag_record).
 
 Two units of a distribution: a *channel* c (its B*H*W values: `unit_moments`) and a
 *coordinate* (c, h, w) (its B values over the batch: `coordinate_moments`), the paper's

@@ -5,7 +5,7 @@
   frozen_stats     training mode with batch statistics, but no running-average updates
 
 Probes run inside both; training uses them to read the probe batch's moments at the
-lag steps (bnpipe.lag_record) without moving its own state.
+lag steps (bnpipe.training.lag_record) without moving its own state.
 """
 
 from __future__ import annotations

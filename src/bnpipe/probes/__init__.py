@@ -1,4 +1,5 @@
-"""Probes: measurements taken on a run's snapshots, written as one tidy table per run.
+"""Stage 4, probes: measurements taken on a run's snapshots, one tidy table per run.
+Imports: the ground floor, data, models, training.
 
 A probe is a small object with a `name` and a `measure(ctx)` that yields
 (layer, metric, value) triples for one snapshot; the runner adds run and step, giving
@@ -7,8 +8,8 @@ paper (#1 = the first conv); layer 0 stands for the whole network. Probes are ca
 the snapshots in step order and may carry state from one to the next (moment shifts,
 the sharpness probe's warm start).
 
+  (the probe names, their factories and curve metrics: bnpipe.probe_registry)
   context.py   SnapshotContext (what a probe sees), Probe, the table's COLUMNS
-  registry.py  probe names -> factories; make_probes(params); register_probe for extensions
   runner.py    every probe on every snapshot of a run -> results/probes/<id>.csv
 
   activations       activations.py  distributions of one unit, moment shifts (Figs. 1-2, 8)

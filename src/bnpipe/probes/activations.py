@@ -18,7 +18,7 @@ compared across runs.
 
 Lag shift (claims 2 and 3). The moments on the probe batch at snapshot t and `lag` real
 SGD steps later are compared, scale-free. Training records the later moments as it
-passes t + lag (bnpipe.lag_record); where it has not (the last snapshot, a lag changed
+passes t + lag (bnpipe.training.lag_record); where it has not (the last snapshot, a lag changed
 since training), training is replayed from snapshot t for `lag` steps (the same batches
 and noise, from the counters), in the probes' own form (NCHW, probe.precision), which
 follows training to round-off:
@@ -48,13 +48,13 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from bnpipe import speed
-from bnpipe.lag_record import LAG_SITES, UNITS, Moments, lag_moments, site_moments
 from bnpipe.models import noise_layers, set_step
 from bnpipe.models.sites import capture, unit_moments
 from bnpipe.models.state import preserved_state
-from bnpipe.params import ActivationParams
+from bnpipe.params import ActivationParams, ProbeParams
 from bnpipe.probes.context import SnapshotContext
+from bnpipe.training import speed
+from bnpipe.training.lag_record import LAG_SITES, UNITS, Moments, lag_moments, site_moments
 
 SHIFTS = ("lag_shift", "lag_shift_mean", "lag_shift_var", "lag_shift_median")
 
@@ -175,3 +175,8 @@ class ActivationProbe:
                     before, after = now[site][k][unit], later[site][k][unit]
                     for metric, value in lag_shifts(before, after).items():
                         yield k, f"{prefix}_{infix}{metric}", value
+
+
+def from_params(s: ProbeParams) -> ActivationProbe:
+    """The registry's factory (bnpipe.probe_registry): a fresh probe from the `probe` section."""
+    return ActivationProbe(s.activations)

@@ -20,6 +20,7 @@ import torch
 
 from bnpipe.models import batchnorm_layers, noise_layers
 from bnpipe.models.state import preserved_state
+from bnpipe.params import ProbeParams
 from bnpipe.probes.context import SnapshotContext
 
 
@@ -58,3 +59,8 @@ class CleanStatsProbe:
         yield 0, "test_acc_clean_stats", result["test_acc"]
         yield 0, "test_loss_clean_stats", result["test_loss"]
         yield 0, "train_acc_clean_stats", result["eval_train_acc"]
+
+
+def from_params(s: ProbeParams) -> CleanStatsProbe:
+    """The registry's factory (bnpipe.probe_registry): a fresh probe from the `probe` section."""
+    return CleanStatsProbe(s.clean_stats_batches)

@@ -14,8 +14,8 @@ from torch import nn
 from bnpipe.params import Params, RunSpec
 
 if TYPE_CHECKING:
+    from bnpipe.data.tasks import CifarTask, DLNTask
     from bnpipe.probes.replay import StepReplay
-    from bnpipe.tasks import CifarTask, DLNTask
 
 COLUMNS = ["run", "step", "layer", "probe", "metric", "value"]
 
@@ -32,7 +32,7 @@ class SnapshotContext:
     probe_x: torch.Tensor  # the run's fixed probe batch: (B, 3, 32, 32) normalized, or (N, 10)
     probe_y: torch.Tensor  # (B,) labels, or (N, 10) DLN targets
     task: CifarTask | DLNTask | None = None  # step t's batch and the loss (replay probes)
-    # the probe batch's moments at t + lag as training recorded them (bnpipe.lag_record):
+    # the probe batch's moments at t + lag as training recorded them (bnpipe.training.lag_record):
     # site -> layer k -> (2, C); None: the activation probe replays the lag steps
     lag_moments: dict[str, dict[int, torch.Tensor]] | None = None
 
@@ -46,7 +46,7 @@ class SnapshotContext:
         """The snapshot's model in fp64 (speed.FP64), made once per snapshot and shared by
         the probes that need it: the model itself where it already is fp64, else a copy
         (the same state and noise step). Probes leave it as they found it."""
-        from bnpipe import speed
+        from bnpipe.training import speed
 
         return speed.copy_in(self.model, speed.FP64)
 

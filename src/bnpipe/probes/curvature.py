@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bnpipe.params import SharpnessParams
+from bnpipe.params import ProbeParams, SharpnessParams
 from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.replay import Tensors, flat, gaussian_like
 
@@ -111,3 +111,8 @@ class SharpnessProbe:
         yield 0, "products", float(top.products)
         yield 0, "rel_residual", top.rel_residual
         yield 0, "converged", float(top.converged)
+
+
+def from_params(s: ProbeParams) -> SharpnessProbe:
+    """The registry's factory (bnpipe.probe_registry): a fresh probe from the `probe` section."""
+    return SharpnessProbe(s.sharpness)

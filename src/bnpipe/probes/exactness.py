@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from bnpipe.params import Params, RunSpec
-from bnpipe.probes.registry import make_probes
+from bnpipe.probe_registry import make_probes
 from bnpipe.probes.runner import SnapshotProber
 
 NOT_MEASUREMENTS = {"rel_diff", "rel_diff_eps_free", "rel_residual", "products", "converged"}

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from bnpipe.params import ProbeParams
 from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.replay import StepReplay, Tensors, flat, parameters_at
 
@@ -149,3 +150,8 @@ class ICSProbe:
             if g.numel():  # gamma and beta, apart from W_i
                 for metric, value in ics_metrics(g, g_prime).items():
                     yield layer, f"affine_{metric}", value
+
+
+def from_params(s: ProbeParams) -> ICSProbe:
+    """The registry's factory (bnpipe.probe_registry): a fresh probe from the `probe` section."""
+    return ICSProbe()

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from bnpipe.params import LandscapeParams
+from bnpipe.params import LandscapeParams, ProbeParams
 from bnpipe.probes.context import SnapshotContext
 from bnpipe.probes.replay import StepReplay, Tensors, flat, gaussian_like
 
@@ -105,3 +105,13 @@ def _band(values: list[float]) -> tuple[float, float]:
     if any(math.isnan(v) for v in values):
         return math.nan, math.nan
     return min(values), max(values)
+
+
+def from_params(s: ProbeParams) -> LandscapeProbe:
+    """The registry's factory (bnpipe.probe_registry): the line along the update."""
+    return LandscapeProbe(s.landscape)
+
+
+def random_from_params(s: ProbeParams) -> LandscapeProbe:
+    """The registry's factory for the same line along a random direction of equal norm."""
+    return LandscapeProbe(s.landscape, random=True)

@@ -13,22 +13,22 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from bnpipe import speed
+from bnpipe.data.tasks import make_task
 from bnpipe.files import load_torch, write_csv
-from bnpipe.lag_record import load_lag_record, record_signature, shift_lag
 from bnpipe.layout import LAG_RECORD, ScaleLayout, snapshot_path
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.models.state import frozen_stats, preserved_state
 from bnpipe.params import Params, RunSpec
+from bnpipe.probe_registry import make_probes
 from bnpipe.probes.context import COLUMNS, Probe, SnapshotContext
-from bnpipe.probes.registry import make_probes
-from bnpipe.tasks import make_task
+from bnpipe.training import speed
+from bnpipe.training.lag_record import load_lag_record, record_signature, shift_lag
 
 
 class SnapshotProber:
     """One run's task, model and probe batch, set up once; `measure` probes one snapshot.
     With `lag_record` the activation probe takes the lag shift's later moments from
-    what training recorded (bnpipe.lag_record) where it can; without, it replays.
+    what training recorded (bnpipe.training.lag_record) where it can; without, it replays.
     `form`: the measurement form (default: the params', speed.measurement_form)."""
 
     def __init__(

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from bnpipe.params import ProbeParams
 from bnpipe.probes.context import SnapshotContext
 
 
@@ -116,3 +117,8 @@ def _max_rel(lhs: torch.Tensor, rhs: torch.Tensor) -> float:
     if lhs.numel() == 0:
         return math.nan
     return ((lhs - rhs).abs() / lhs.abs().clamp_min(torch.finfo(lhs.dtype).tiny)).max().item()
+
+
+def from_params(s: ProbeParams) -> Theorem41Probe:
+    """The registry's factory (bnpipe.probe_registry): a fresh probe from the `probe` section."""
+    return Theorem41Probe()

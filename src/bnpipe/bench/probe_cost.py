@@ -5,7 +5,7 @@ Both are timed in one process on the same device, side by side: a training step
 a finished run, once as the pipeline runs it and once in its reference form (ICS by one
 forward-backward per layer, the landscape by one per step size, each Hessian-vector
 product from scratch, the lag shift by replaying the lag steps). The pipeline's lag shift
-takes its later moments from what training recorded (bnpipe.lag_record): what training
+takes its later moments from what training recorded (bnpipe.training.lag_record): what training
 spent on them is timed here too, on the snapshot's state (one forward pass of the probe
 batch), and counted in the pipeline's total as `lag_record`.
 
@@ -24,15 +24,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bnpipe import speed
-from bnpipe.lag_record import lag_moments, shift_lag
 from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
+from bnpipe.probe_registry import make_probes
 from bnpipe.probes.curvature import SharpnessProbe
 from bnpipe.probes.ics import ICSProbe
 from bnpipe.probes.landscape import LandscapeProbe
-from bnpipe.probes.registry import make_probes
 from bnpipe.probes.runner import SnapshotProber
+from bnpipe.training import speed
+from bnpipe.training.lag_record import lag_moments, shift_lag
 
 
 def reference_probes(params: Params) -> list:
@@ -68,15 +68,11 @@ def probe_cost(
     attrs: train_step_s, train_step_s_quartiles (first, third); products: per snapshot
     step, the Hessian-vector products the pipeline's Lanczos needed and whether it
     converged; lag_recorded of `snapshots`: how many had their lag moments recorded by
-    training (the rest replay in both forms)."""
+    training (the rest replay in both forms). Long because the timing protocol stays in
+    one piece: every method is timed on the same snapshots beside the same step timings."""
     prober = SnapshotProber(spec, params, prepared, run_dir, snapshot_dir, device)
     steps = prober.snapshot_steps()
-    if snapshots <= 0 or snapshots >= len(steps):
-        picked = steps
-    else:
-        picked = [
-            steps[round(i * (len(steps) - 1) / max(1, snapshots - 1))] for i in range(snapshots)
-        ]
+    picked = _spread(steps, snapshots)
     step_times: list[float] = []  # training steps timed beside every snapshot's probes
     rows = []
     products: dict[int, dict[str, float]] = {}  # snapshot step -> Hessian products, converged
@@ -120,6 +116,13 @@ def probe_cost(
     table.attrs["lag_recorded"] = sum(step in prober.lag_record for step in picked)
     table.attrs["snapshots"] = len(picked)
     return table
+
+
+def _spread(steps: list[int], n: int) -> list[int]:
+    """n of the snapshot steps spread evenly over the run (all of them for n <= 0)."""
+    if n <= 0 or n >= len(steps):
+        return steps
+    return [steps[round(i * (len(steps) - 1) / max(1, n - 1))] for i in range(n)]
 
 
 def _lag_record_seconds(prober: SnapshotProber, step: int) -> float:

@@ -27,7 +27,7 @@ difference is then the other group's. Multiplicity: `holm` gives Holm's adjusted
 confidence level at which each test's interval is shown. Planning: `seeds_for_power`
 gives the seeds that reach 80% power if the effect is as estimated, averaged over the
 uncertainty of the spread. Each test's interval is checked on its own residuals and
-widened where their shape needs it by bnpipe.error_rates (the `widened` factors).
+widened where their shape needs it by bnpipe.analysis.error_rates (the `widened` factors).
 
 The correlation of ICS with performance across runs resamples dozens of runs: there a
 stratified bootstrap (runs resampled within their variant and lr) is valid, with its
@@ -57,7 +57,7 @@ class Interval:
     df: float = float("nan")  # degrees of freedom (t methods)
     reason: str = ""  # why there is no interval
     coverage: float = float("nan")  # order statistics: the interval's exact coverage
-    # factors on the lower and upper t half-widths where bnpipe.error_rates widened them
+    # factors on the lower and upper t half-widths where bnpipe.analysis.error_rates widened them
     # for the per-seed values' shape (1, 1: the t interval itself)
     widened: tuple[float, float] = (1.0, 1.0)
 
@@ -67,7 +67,7 @@ class Interval:
 
     def at(self, confidence: float) -> Interval:
         """The same estimate with its t interval at another level (Holm); a widened
-        interval comes back unwidened (bnpipe.claims.judging widens it again)."""
+        interval comes back unwidened (bnpipe.analysis.claims.judging widens it again)."""
         if not self.ok or not np.isfinite(self.se):
             return self
         return _t(self.estimate, self.se, self.df, self.n, self.method, confidence)

@@ -1,6 +1,6 @@
 """What a claim's figures are made of: the report's inputs, a FigureSpec, and builders
 for the figure kinds that several claims draw (accuracy curves, activation bands, probe
-curves over snapshots). Each claim module's `figures(inputs)` uses them; a figure whose
+curves over snapshots). Each claim's figures (bnpipe.report.claim_figures) use them; a figure whose
 runs the grid lacks is left out. Names follow the paper's figure numbers where a figure
 reproduces one.
 """
@@ -13,12 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bnpipe import figures
-from bnpipe.figures import Panel
+from bnpipe import variants
 from bnpipe.params import Params
-
-VGG_RUN = ("data", "vgg", "train", "norm", "noise", "grid")
-DLN_RUN = ("dln", "norm", "grid")
+from bnpipe.report import figures
+from bnpipe.report.figures import Panel
 
 
 @dataclass
@@ -68,7 +66,7 @@ def accuracy_figure(x: Inputs, name: str, variants: tuple[str, ...], caption: st
     fig = figures.training_curves(
         x.curves, x.runs, "vgg", ("train", "test"), log=False, variants=variants
     )
-    return FigureSpec(name, caption, fig, VGG_RUN, ids(x, "vgg", variants))
+    return FigureSpec(name, caption, fig, x.params.model_sections("vgg"), ids(x, "vgg", variants))
 
 
 def bands_figure(x: Inputs, name: str, layers, variants, caption: str) -> FigureSpec:
@@ -84,7 +82,7 @@ def bands_figure(x: Inputs, name: str, layers, variants, caption: str) -> Figure
         f"{x.params.probe.batch_size} training images, training mode, at each snapshot; "
         f"lr {lr:g}, seed {seed}; bands pair the percentiles {list(a.percentiles)}."
     )
-    return FigureSpec(name, caption, fig, (*VGG_RUN, "probe"), shown)
+    return FigureSpec(name, caption, fig, (*x.params.model_sections("vgg"), "probe"), shown)
 
 
 def probe_figure(
@@ -93,7 +91,7 @@ def probe_figure(
     """Probe metrics over snapshots (figures.probe_curves): rows lrs, columns panels."""
     lrs = lrs_of(x, model) if lrs is None else lrs
     fig = figures.probe_curves(x.probe_curves, x.runs, model, variants, lrs, panels)
-    deps = (*(VGG_RUN if model == "vgg" else DLN_RUN), "probe")
+    deps = (*x.params.model_sections(model), "probe")
     return FigureSpec(name, caption, fig, deps, ids(x, model, variants, lrs))
 
 
@@ -123,14 +121,18 @@ def overview_figures(x: Inputs) -> list[FigureSpec]:
             fig = figures.training_curves(
                 x.curves, x.runs, model, splits, log=log, variants=present
             )
-            what = "accuracy (eval mode)" if model == "vgg" else "full-batch loss (eval mode)"
+            what = (
+                "accuracy (eval mode)"
+                if variants.is_classifier(model)
+                else "full-batch loss (eval mode)"
+            )
             out.append(
                 FigureSpec(
                     name,
                     f"Every {model.upper()} variant of the grid: {what} over training, seed "
                     "mean and 95% band, per lr.",
                     fig,
-                    VGG_RUN if model == "vgg" else DLN_RUN,
+                    x.params.model_sections(model),
                     ids(x, model, present),
                 )
             )

@@ -13,17 +13,8 @@ with it.
 
 from __future__ import annotations
 
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import Hypothesis, Outcome
-from bnpipe.figure_specs import (
-    FigureSpec,
-    Inputs,
-    accuracy_figure,
-    bands_figure,
-    have,
-    probe_figure,
-)
-from bnpipe.figures import Panel
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import Hypothesis, Outcome
 
 NUMBER = 3
 TITLE = "Noisy BatchNorm trains nearly as well as BatchNorm despite the least stable distributions"
@@ -37,6 +28,8 @@ LAYERS = (2, 9, 13)
 
 
 def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
+    """The primary and three secondaries, declared one after another (long only because
+    each test's wording is written out in full)."""
     noisy, bn, std = (("vgg", v, LR) for v in ("noisy_batchnorm", "batchnorm", "standard"))
     margin = c.a.margin_points
     primary = c.scalar(
@@ -100,35 +93,3 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         ),
     ]
     return primary, secondaries
-
-
-def figures(x: Inputs) -> list[FigureSpec]:
-    variants = ("standard", "batchnorm", "noisy_batchnorm")
-    if not have(x, "vgg", *variants):
-        return []
-    panels = [Panel("|mean shift|", "activations", "shift_mean", k, log=True) for k in LAYERS]
-    return [
-        accuracy_figure(
-            x,
-            "fig3_noisy_accuracy",
-            variants,
-            "Accuracy of noisy BN against BN and standard: seed mean and 95% band.",
-        ),
-        probe_figure(
-            x,
-            "fig8_moment_shifts",
-            "Shift of every unit of the next layer's input over a fixed lag of real "
-            "training steps (scale-free, log scale), layers #2, #9, #13 (paper Fig. 8, "
-            "where noisy BN's inputs move the most).",
-            "vgg",
-            variants,
-            panels,
-        ),
-        bands_figure(
-            x,
-            "fig9_noisy_activations",
-            LAYERS,
-            variants,
-            "Activation distributions of standard, BN and noisy BN (paper Figs. 2, 9).",
-        ),
-    ]

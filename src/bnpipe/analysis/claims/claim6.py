@@ -3,9 +3,10 @@
 
 Primary, for each of l1, l2, linf on VGG lr 0.1: effective beta within a factor
 ratio_margin of BN's or lower, and final test accuracy not lower than BN's by more than
-margin_points. A variant is supported if both hold, contradicted if either is
-contradicted; the claim is supported only if all three variants are, contradicted if any
-is. The two verdicts need two corrections:
+margin_points. A variant is (in this order) not testable or insufficient if a test is,
+contradicted if either test is, supported if both are, inconclusive otherwise; the claim
+is supported only if all three variants are, contradicted if any is. The two verdicts
+need two corrections:
   supported      an intersection-union test: a variant's p is the larger of its two
                  tests', the three variants are one family, Holm-adjusted, and each
                  variant's tests are judged at its Holm level.
@@ -23,9 +24,8 @@ from __future__ import annotations
 
 import math
 
-from bnpipe import figures as plots
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import (
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import (
     CONTRADICTED,
     INCONCLUSIVE,
     INSUFFICIENT,
@@ -39,17 +39,7 @@ from bnpipe.claims.judging import (
     judge_at,
     p_contradicted,
 )
-from bnpipe.figure_specs import (
-    DLN_RUN,
-    FigureSpec,
-    Inputs,
-    accuracy_figure,
-    have,
-    ids,
-    landscape_panels,
-    probe_figure,
-)
-from bnpipe.stats import holm
+from bnpipe.analysis.stats import holm
 
 NUMBER = 6
 TITLE = "Other normalizations (l1, l2, l-infinity) smooth the landscape as well"
@@ -84,7 +74,9 @@ def variant_tests(c: Context, p: str) -> list[Outcome]:
 
 
 def combine(parts: list[Outcome]) -> str:
-    """One variant: both tests supported -> supported; either contradicted -> contradicted."""
+    """One variant, in this order: a test not testable, then one insufficient, gives its
+    verdict; either contradicted -> contradicted; both supported -> supported; else
+    inconclusive."""
     verdicts = [o.verdict for o in parts]
     for v in (NOT_TESTABLE, INSUFFICIENT):
         if v in verdicts:
@@ -197,52 +189,3 @@ def _all_three(verdicts: list[str]) -> str:
         if v in verdicts:
             return v
     return INCONCLUSIVE
-
-
-def figures(x: Inputs) -> list[FigureSpec]:
-    out = []
-    variants = ("batchnorm", *VARIANTS)
-    if have(x, "vgg", "batchnorm", "l1"):
-        out.append(
-            accuracy_figure(
-                x,
-                "fig5_lp_accuracy_vgg",
-                variants,
-                "Accuracy of l1, l2, l-infinity normalization against BN (paper Fig. 5).",
-            )
-        )
-        out.append(
-            probe_figure(
-                x,
-                "fig6_lp_landscape_vgg",
-                "The landscape along the gradient with l_p normalizations (paper Fig. 6).",
-                "vgg",
-                variants,
-                landscape_panels(random=False),
-            )
-        )
-    if have(x, "dln", "batchnorm", "l1"):
-        dln = ("standard", *variants)
-        out.append(
-            FigureSpec(
-                "fig12_lp_loss_dln",
-                "DLN full-batch loss (sum over examples, eval mode) with each normalization, "
-                "log scale (paper Fig. 12).",
-                plots.training_curves(
-                    x.curves, x.runs, "dln", ("train_loss",), log=True, variants=dln
-                ),
-                DLN_RUN,
-                ids(x, "dln", dln),
-            )
-        )
-        out.append(
-            probe_figure(
-                x,
-                "fig13_lp_landscape_dln",
-                "DLN landscape along the gradient with each normalization (paper Fig. 13).",
-                "dln",
-                dln,
-                landscape_panels(random=False),
-            )
-        )
-    return out

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import Hypothesis, Outcome
-from bnpipe.figure_specs import FigureSpec, Inputs, accuracy_figure, have
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import Hypothesis, Outcome
 
 NUMBER = 1
 TITLE = "BatchNorm trains faster and generalizes better"
@@ -42,17 +41,3 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         )
         secondaries.append(bn_vs_std(h, lr, "train_acc_mean"))
     return primary, secondaries
-
-
-def figures(x: Inputs) -> list[FigureSpec]:
-    if not have(x, "vgg", "standard", "batchnorm"):
-        return []
-    return [
-        accuracy_figure(
-            x,
-            "fig1_vgg_accuracy",
-            ("standard", "batchnorm"),
-            "Training and test accuracy (eval mode, full sets) of VGG with and without BN: "
-            "seed mean and 95% band over seeds, per lr (paper Fig. 1).",
-        )
-    ]

@@ -7,10 +7,8 @@ loss overflowed ranks worst (quantities.Evidence.window_pairs), never drops out.
 
 from __future__ import annotations
 
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import Hypothesis, Outcome
-from bnpipe.figure_specs import FigureSpec, Inputs, have, landscape_panels, probe_figure
-from bnpipe.figures import Panel
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import Hypothesis, Outcome
 
 NUMBER = 5
 TITLE = "BatchNorm makes the loss landscape smoother"
@@ -56,39 +54,3 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
     for lr in c.ev.lrs("dln"):
         secondaries += [test("dln", lr, "beta", "early"), test("dln", lr, "loss_range", "early")]
     return primary, secondaries
-
-
-def figures(x: Inputs) -> list[FigureSpec]:
-    out = []
-    variants = ("standard", "batchnorm")
-    sharpness = [
-        Panel("top Hessian eigenvalue", "sharpness", "top_eig", log=True, reference="two_over_lr")
-    ]
-    for model, name, paper in (("vgg", "fig4", "Fig. 4"), ("dln", "fig10_11", "Figs. 10, 11")):
-        if not have(x, model, *variants):
-            continue
-        out.append(
-            probe_figure(
-                x,
-                f"{name}_landscape_{model}",
-                f"The landscape along the gradient (paper {paper}): at each snapshot the "
-                "range of the loss and of the gradient change over the step sizes, and the "
-                "effective beta; bands are the seed means of the min and max.",
-                model,
-                variants,
-                landscape_panels(random=True),
-            )
-        )
-        out.append(
-            probe_figure(
-                x,
-                f"sharpness_{model}",
-                "Top Hessian eigenvalue of the step's batch loss (power iteration on "
-                "Hessian-vector products) with 2/lr dashed (edge of stability, Cohen et al. "
-                "2021); seed mean and band.",
-                model,
-                variants,
-                sharpness,
-            )
-        )
-    return out

@@ -7,7 +7,7 @@ Outputs (paths: bnpipe.layout) under `out` (results/runs/<id>/):
                  (the DLN has no accuracy or test set: those columns stay empty)
   final.pt       the final state_dict (after the last completed update)
   lag_moments.pt the probe batch's moments at step t + lag of each snapshot t, for the
-                 activation probe's lag shift (bnpipe.lag_record)
+                 activation probe's lag shift (bnpipe.training.lag_record)
   run.json       status (completed | diverged), final accuracies, timing, provenance;
                  written last, so its presence means the run is complete
 and under `snapshots` (results/snapshots/<id>/): step{t:06d}.pt, the state_dict before
@@ -34,15 +34,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bnpipe import speed
+from bnpipe.data.tasks import make_task
 from bnpipe.files import save_torch, sha256_of, write_csv, write_json
-from bnpipe.lag_record import LagRecorder, record_signature, shift_lag
 from bnpipe.layout import LAG_RECORD, snapshot_path, snapshot_steps_in
 from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
-from bnpipe.schedule import snapshot_steps
-from bnpipe.tasks import make_task
+from bnpipe.training import speed
+from bnpipe.training.lag_record import LagRecorder, record_signature, shift_lag
+from bnpipe.training.schedule import snapshot_steps
 
 WRITER_LOCK = "writer.lock"  # in out/.work: one training process per run folder
 FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
@@ -107,6 +107,59 @@ def _lag_recorder(
     return LagRecorder(model, measured, probe_x, lag, coordinates, signature, schedule)
 
 
+@dataclasses.dataclass
+class _Run:
+    """Everything one training session holds: what it trains and the logs so far."""
+
+    spec: RunSpec
+    params: Params
+    work: Path  # out/.work: the resume state and the snapshots taken so far (staged)
+    task: object  # bnpipe.data.tasks.CifarTask | DLNTask
+    plan: speed.StepPlan
+    model: nn.Module
+    train_step: speed.TrainingStep
+    settings: object  # params.TrainParams of the model
+    schedule: set[int]  # the snapshot steps
+    lag_recorder: LagRecorder
+    fingerprint: dict  # run id, params digest, data checksum: what a resume must match
+    start: int = 0  # the step this session starts at (> 0 after a resume)
+    steps_log: list[dict] = dataclasses.field(default_factory=list)
+    evals_log: list[dict] = dataclasses.field(default_factory=list)
+    # losses and accuracies stay on the device until a flush (avoids a sync every step)
+    pending: list[tuple[int, torch.Tensor, torch.Tensor]] = dataclasses.field(default_factory=list)
+    eval_s: float = 0.0  # seconds spent evaluating in this session (wall_s includes it)
+
+    @property
+    def staged(self) -> Path:
+        return self.work / "snapshots"
+
+    def flush(self) -> dict | None:
+        """Move pending values to the log; return divergence info at the first non-finite loss."""
+        if not self.pending:
+            return None
+        values = torch.stack([torch.stack([loss, acc]) for _, loss, acc in self.pending]).cpu()
+        for (step, _, _), (loss, acc) in zip(self.pending, values.tolist(), strict=True):
+            if not math.isfinite(loss):
+                self.pending.clear()
+                return {"step": step, "last_finite_loss": self.last_loss()}
+            self.steps_log.append({"step": step, "train_loss": loss, "train_acc": acc})
+        self.pending.clear()
+        return None
+
+    def last_loss(self) -> float:
+        return self.steps_log[-1]["train_loss"] if self.steps_log else float("nan")
+
+    def resume_state(self, t: int) -> dict:
+        return {
+            "fingerprint": self.fingerprint,
+            "step": t,
+            "model": speed.nchw_state(self.model),
+            "steps_log": self.steps_log,
+            "evals_log": self.evals_log,
+            "lag_record": self.lag_recorder.state(),
+        }
+
+
 def _train(
     spec: RunSpec,
     params: Params,
@@ -116,105 +169,104 @@ def _train(
     device: str,
     progress: bool,
 ) -> dict:
-    work = out / ".work"
-    staged = work / "snapshots"  # snapshots taken so far, published at the end
+    """Set up (or resume), run the step loop, publish: the three parts below."""
     t_start = time.perf_counter()
+    run = _set_up(spec, params, prepared, out / ".work", device)
+    diverged = _step_loop(run, progress)
+    wall = time.perf_counter() - t_start
+    return _publish(run, diverged, wall, out, snapshots, device)
+
+
+def _set_up(spec: RunSpec, params: Params, prepared: Path, work: Path, device: str) -> _Run:
+    """The run's task, model and step in training's plan, its snapshot schedule and lag
+    recorder; then the resume state of this very run, if a killed session left one."""
     task = make_task(spec, params, prepared, device)
     plan = speed.resolve(params.speed, device, spec.model)
     model = speed.prepare(build_model(spec, params).to(device), plan)
     train_step = speed.TrainingStep(model, task, spec.lr, plan, device)
     settings = params.training(spec.model)
-    T = settings.steps
-    schedule = set(snapshot_steps(T, settings.snapshots, settings.log_share))
+    schedule = set(snapshot_steps(settings.steps, settings.snapshots, settings.log_share))
     lag_recorder = _lag_recorder(spec, params, task, model, device, schedule)
-    sections = params.run_sections(spec)
     fingerprint = {
         "run": spec.id,
-        "params": params.digest(*sections),
+        "params": params.digest(*params.run_sections(spec)),
         "data": task.data_meta["checksum"],
     }
-
+    run = _Run(
+        spec,
+        params,
+        work,
+        task,
+        plan,
+        model,
+        train_step,
+        settings,
+        schedule,
+        lag_recorder,
+        fingerprint,
+    )
     state = _load_resume(work, fingerprint, device)
     if state:
         model.load_state_dict(state["model"])
-    start = state["step"] if state else 0
-    lag_recorder.restore(state.get("lag_record") if state else None, start)
-    steps_log: list[dict] = state["steps_log"] if state else []
-    evals_log: list[dict] = state["evals_log"] if state else []
+        run.start = state["step"]
+        run.steps_log, run.evals_log = state["steps_log"], state["evals_log"]
+    lag_recorder.restore(state.get("lag_record") if state else None, run.start)
+    return run
+
+
+def _step_loop(run: _Run, progress: bool) -> dict | None:
+    """Steps start..T: at each step t, in this order, flush the logged losses (stopping at
+    the first non-finite one), checkpoint, snapshot, evaluate, record the lag moments,
+    then update. Returns the divergence (step, last finite loss), or None."""
+    s = run.settings
+    T = s.steps
     diverged: dict | None = None
-    eval_s = 0.0  # seconds spent evaluating in this session (wall_s includes it)
-
-    # Losses and accuracies stay on the device until a flush (avoids a sync every step).
-    pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
-
-    def flush() -> dict | None:
-        """Move pending values to the log; return divergence info at the first non-finite loss."""
-        if not pending:
-            return None
-        values = torch.stack([torch.stack([loss, acc]) for _, loss, acc in pending]).cpu()
-        for (step, _, _), (loss, acc) in zip(pending, values.tolist(), strict=True):
-            if not math.isfinite(loss):
-                pending.clear()
-                last = steps_log[-1]["train_loss"] if steps_log else float("nan")
-                return {"step": step, "last_finite_loss": last}
-            steps_log.append({"step": step, "train_loss": loss, "train_acc": acc})
-        pending.clear()
-        return None
-
     bar = tqdm(
-        total=T, initial=start, desc=spec.id, unit="step", disable=not progress, mininterval=1.0
+        total=T,
+        initial=run.start,
+        desc=run.spec.id,
+        unit="step",
+        disable=not progress,
+        mininterval=1.0,
     )
-    for t in range(start, T + 1):
-        is_snapshot, is_eval = t in schedule, t % settings.eval_every == 0 or t == T
-        is_checkpoint = t > start and t % settings.checkpoint_every == 0
+    for t in range(run.start, T + 1):
+        is_snapshot, is_eval = t in run.schedule, t % s.eval_every == 0 or t == T
+        is_checkpoint = t > run.start and t % s.checkpoint_every == 0
         if is_snapshot or is_eval or is_checkpoint or t % FLUSH_EVERY == 0:
-            diverged = flush()
+            diverged = run.flush()
             if diverged:
                 break
-            if steps_log:
-                bar.set_postfix(
-                    loss=f"{steps_log[-1]['train_loss']:.3f}",
-                    acc=f"{steps_log[-1]['train_acc']:.3f}",
-                    refresh=False,
-                )
+            if run.steps_log:
+                last = run.steps_log[-1]
+                loss, acc = f"{last['train_loss']:.3f}", f"{last['train_acc']:.3f}"
+                bar.set_postfix(loss=loss, acc=acc, refresh=False)
         if is_checkpoint:
-            save_torch(
-                work / "resume.pt",
-                {
-                    "fingerprint": fingerprint,
-                    "step": t,
-                    "model": speed.nchw_state(model),
-                    "steps_log": steps_log,
-                    "evals_log": evals_log,
-                    "lag_record": lag_recorder.state(),
-                },
-            )
+            save_torch(run.work / "resume.pt", run.resume_state(t))
         if is_snapshot:
-            save_torch(snapshot_path(staged, t), speed.nchw_state(model))
+            save_torch(snapshot_path(run.staged, t), speed.nchw_state(run.model))
         if is_eval:
             t_eval = time.perf_counter()
-            evals_log.append({"step": t, **_evaluate(model, task)})
-            eval_s += time.perf_counter() - t_eval
-        lag_recorder.at(t)
+            run.evals_log.append({"step": t, **_evaluate(run.model, run.task)})
+            run.eval_s += time.perf_counter() - t_eval
+        run.lag_recorder.at(t)
         if t == T:
             break
-        pending.append((t, *train_step(t)))
+        run.pending.append((t, *run.train_step(t)))
         bar.update(1)
     bar.close()
-    if not diverged and not all(p.isfinite().all() for p in model.parameters()):
+    if not diverged and not all(p.isfinite().all() for p in run.model.parameters()):
         # A NaN or Inf gradient with a finite loss shows up in the next step's loss; after
         # the last update there is no next step, so look at the parameters themselves.
-        last = steps_log[-1]["train_loss"] if steps_log else float("nan")
-        diverged = {"step": T - 1, "last_finite_loss": last}
-    wall = time.perf_counter() - t_start
+        diverged = {"step": T - 1, "last_finite_loss": run.last_loss()}
+    return diverged
 
-    history = pd.DataFrame(steps_log, columns=["step", "train_loss", "train_acc"])
-    evals = pd.DataFrame(
-        evals_log, columns=["step", "eval_train_loss", "eval_train_acc", "test_loss", "test_acc"]
-    )
-    history = history.merge(evals, on="step", how="outer").sort_values("step")
-    last_eval = evals_log[-1] if evals_log and not diverged else {}
-    record = {
+
+def _record(run: _Run, diverged: dict | None, wall: float, device: str) -> dict:
+    """run.json's content but the files' digests: status, finals, timing, provenance."""
+    spec, params, T = run.spec, run.params, run.settings.steps
+    last_eval = run.evals_log[-1] if run.evals_log and not diverged else {}
+    sections = params.run_sections(spec)
+    return {
         "id": spec.id,
         "model": spec.model,
         "variant": spec.variant,
@@ -227,42 +279,56 @@ def _train(
             k: last_eval.get(k, float("nan"))
             for k in ("eval_train_acc", "eval_train_loss", "test_acc", "test_loss")
         },
-        "snapshot_steps": snapshot_steps_in(staged),
+        "snapshot_steps": snapshot_steps_in(run.staged),
         "timing": {
             "wall_s": wall,
-            "eval_s": eval_s,
-            "lag_record_s": lag_recorder.seconds,
-            "steps_this_session": max(0, len(steps_log) - start),
-            "resumed_from_step": start,
+            "eval_s": run.eval_s,
+            "lag_record_s": run.lag_recorder.seconds,
+            "steps_this_session": max(0, len(run.steps_log) - run.start),
+            "resumed_from_step": run.start,
         },
         "provenance": {
             "params": params.section(*sections),
-            "params_digest": fingerprint["params"],
+            "params_digest": run.fingerprint["params"],
             "scale": params.scale,
             "git": git_state(),
-            "data": task.data_meta,
+            "data": run.task.data_meta,
             "packages": package_versions(),
             "device": device_name(device),
-            "speed": dataclasses.asdict(plan),
+            "speed": dataclasses.asdict(run.plan),
         },
     }
+
+
+def _publish(
+    run: _Run, diverged: dict | None, wall: float, out: Path, snapshots: Path, device: str
+) -> dict:
+    """Write history.csv, final.pt, the lag record and the snapshots, then run.json last
+    (its presence = complete); clear the work folder."""
+    history = pd.DataFrame(run.steps_log, columns=["step", "train_loss", "train_acc"])
+    evals = pd.DataFrame(
+        run.evals_log,
+        columns=["step", "eval_train_loss", "eval_train_acc", "test_loss", "test_acc"],
+    )
+    history = history.merge(evals, on="step", how="outer").sort_values("step")
+    record = _record(run, diverged, wall, device)
     # Publish: snapshots and final state first, run.json last (its presence = complete).
     if snapshots.exists():
         shutil.rmtree(snapshots)
-    staged.mkdir(parents=True, exist_ok=True)
+    run.staged.mkdir(parents=True, exist_ok=True)
     snapshots.parent.mkdir(parents=True, exist_ok=True)
-    staged.rename(snapshots)
+    run.staged.rename(snapshots)
     write_csv(out / "history.csv", history)
     record["sha256"] = {  # checked when read back (files.load_torch)
-        "final.pt": save_torch(out / "final.pt", speed.nchw_state(model)),
-        LAG_RECORD: save_torch(out / LAG_RECORD, lag_recorder.state()),
+        "final.pt": save_torch(out / "final.pt", speed.nchw_state(run.model)),
+        LAG_RECORD: save_torch(out / LAG_RECORD, run.lag_recorder.state()),
         "snapshots": {
             str(step): sha256_of(snapshot_path(snapshots, step))
             for step in record["snapshot_steps"]
         },
     }
     write_json(out / "run.json", record)
-    _clear(work)
+    _clear(run.work)
     return record
 
 

@@ -15,10 +15,8 @@ training accuracy within +-plateau_points): measured at 250 steps the factor is 
 
 from __future__ import annotations
 
-from bnpipe import figures as plots
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import Hypothesis, Outcome
-from bnpipe.figure_specs import FigureSpec, Inputs, ids
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import Hypothesis, Outcome
 
 NUMBER = 7
 TITLE = "Theorem 4.1: BatchNorm reduces the gradient that reaches a layer"
@@ -87,44 +85,3 @@ FORMS = {
     "theorem41.rel_diff_eps_free": "1/m without eps (paper's proof)",
     "theorem41.rel_diff_printed": "1/sqrt(m) (printed)",
 }
-
-
-def figures(x: Inputs) -> list[FigureSpec]:
-    s = x.summary[x.summary.variant == "batchnorm"]
-    gaps = s[s.quantity.isin(list(FORMS))]
-    if gaps.empty:
-        return []
-    panel = {"panel": lambda d: d.model.str.upper() + " BN, lr " + d.lr.map("{:g}".format)}
-    frame = gaps.rename(columns={"mean": "estimate"}).assign(
-        **panel, form=lambda d: d.quantity.map(FORMS)
-    )
-    reduction = s[s.quantity == "theorem41.reduction_median"]
-    reduction = reduction.rename(columns={"mean": "estimate"}).assign(**panel, form="median")
-    runs = ids(x, "vgg", ["batchnorm"]) + ids(x, "dln", ["batchnorm"])
-    deps = ("grid", "norm", "probe", "analyze")
-    return [
-        FigureSpec(
-            "theorem41_reduction_by_layer",
-            "What the claim tests: the gradient-reduction factor ||dL/dy_j||^2 / ||g_j||^2 "
-            "of every BN layer, median over its units, mean over the run's steps; seed "
-            "mean and 95% interval. Below 1: BN shrinks the gradient that reaches y.",
-            plots.by_layer(
-                reduction, "form", "gradient-reduction factor", "||dL/dy||^2 / ||g||^2", log=True
-            ),
-            deps,
-            runs,
-        ),
-        FigureSpec(
-            "theorem41_by_layer",
-            "Sanity check: relative gap between the two sides of Theorem 4.1 on every BN "
-            "layer (largest over units, mean over snapshots, seed mean and 95% interval). "
-            "The eps-exact form is an identity (gap at fp32 round-off); the eps-free form "
-            "of the proof misses by about eps / sigma^2; the printed 1/sqrt(m) form does "
-            "not hold.",
-            plots.by_layer(
-                frame, "form", "Theorem 4.1 relative gap", "|lhs - rhs| / lhs", log=True
-            ),
-            deps,
-            runs,
-        ),
-    ]

@@ -5,7 +5,8 @@ Writes (under results/<scale>/, claims.json under reports/<scale>/; bnpipe.layou
                       final numbers (a diverged run at its worst: quantities.runs_table)
   curves.csv          accuracy and eval-mode loss over training per (model, variant, lr):
                       seed mean and t interval at every evaluation step
-  probe_curves.csv    the same for the probe metrics of PROBE_CURVES, per layer and snapshot
+  probe_curves.csv    the same for the curve metrics each probe kind declares
+                      (bnpipe.probe_registry), per layer and snapshot
   quantities.csv      one number per run, quantity and layer: the scalars of
                       quantities.run_quantities, and each probe metric's mean over the
                       run's steps (trapezoid over its snapshots; descriptive)
@@ -15,8 +16,8 @@ Writes (under results/<scale>/, claims.json under reports/<scale>/; bnpipe.layou
                       ICS and its performance within its variant and lr (both centred per
                       stratum), with a stratified bootstrap interval over runs
   metrics.json        for `dvc exp show`: the verdict per claim, final numbers per group
-  plots/              per-group curve files for `dvc plots` (bnpipe.dvc_plots)
-  claims.json         the seven claims judged (bnpipe.claims): what the report shows
+  plots/              per-group curve files for `dvc plots` (bnpipe.analysis.dvc_plots)
+  claims.json         the seven claims judged (bnpipe.analysis.claims): what the report shows
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bnpipe.claims import CLAIM_RULE, RULES, judge_all
-from bnpipe.claims.judging import VERDICTS
-from bnpipe.dvc_plots import write_plot_tables
-from bnpipe.files import write_csv, write_json
-from bnpipe.layout import ANALYSIS_TABLES, table_path
-from bnpipe.params import Params
-from bnpipe.quantities import (
+from bnpipe import probe_registry
+from bnpipe.analysis.claims import CLAIM_RULE, RULES, judge_all
+from bnpipe.analysis.claims.judging import VERDICTS
+from bnpipe.analysis.dvc_plots import write_plot_tables
+from bnpipe.analysis.quantities import (
     GROUP,
     Evidence,
     run_quantities,
@@ -41,7 +40,10 @@ from bnpipe.quantities import (
     window_mean,
     with_run_keys,
 )
-from bnpipe.stats import mean_curve, within_strata_spearman
+from bnpipe.analysis.stats import mean_curve, within_strata_spearman
+from bnpipe.files import write_csv, write_json
+from bnpipe.layout import ANALYSIS_TABLES, table_path
+from bnpipe.params import Params
 
 # history column -> curve name; columns a model lacks (the DLN's accuracies) are skipped
 CURVE_METRICS = {"eval_train_acc": "train", "test_acc": "test", "eval_train_loss": "train_loss"}
@@ -49,25 +51,6 @@ CURVE_METRICS = {"eval_train_acc": "train", "test_acc": "test", "eval_train_loss
 FINAL_METRICS = {
     "vgg": (("final_test_acc", "test_acc"), ("final_train_acc", "train_acc")),
     "dln": (("final_train_loss", "train_loss"),),
-}
-# probe metrics pooled over seeds per snapshot (curves) and per run (quantities)
-PROBE_CURVES = {
-    "activations": (
-        "mean",
-        "var",
-        "shift_mean",
-        "shift_var",
-        "input_lag_shift",
-        "pre_lag_shift",
-        "input_coord_lag_shift",
-        "input_coord_lag_shift_median",
-        "pre_coord_lag_shift",
-    ),
-    "ics": ("l2", "cos", "rel_l2", "affine_rel_l2"),
-    "landscape": ("loss_min", "loss_max", "loss_range", "gpred_min", "gpred_max", "beta"),
-    "landscape_random": ("loss_min", "loss_max", "loss_range", "gpred_min", "gpred_max", "beta"),
-    "sharpness": ("top_eig", "two_over_lr", "rel_residual", "converged"),
-    "theorem41": ("rel_diff", "rel_diff_eps_free", "rel_diff_printed", "reduction_median"),
 }
 # per-run scalars read off a probe table: (probe, metric) -> quantity
 PROBE_SCALARS = {("clean_stats", "test_acc_clean_stats"): "test_acc_clean_stats"}
@@ -135,12 +118,15 @@ def curves_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Da
 
 def _curve_rows(probes: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(
-        [probes[(probes.probe == p) & probes.metric.isin(ms)] for p, ms in PROBE_CURVES.items()]
+        [
+            probes[(probes.probe == p) & probes.metric.isin(ms)]
+            for p, ms in probe_registry.probe_curves().items()
+        ]
     )
 
 
 def probe_curves(probes: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Seed mean and t interval of each PROBE_CURVES metric per layer and snapshot step."""
+    """Seed mean and t interval of each probe's curve metric per layer and snapshot step."""
     series = ["probe", "metric", "layer", "step"]
     frames = []
     for key, group in _curve_rows(probes).groupby(GROUP, sort=True):
@@ -155,7 +141,7 @@ def probe_curves(probes: pd.DataFrame, params: Params) -> pd.DataFrame:
 
 
 def probe_quantities(probes: pd.DataFrame) -> pd.DataFrame:
-    """Per run and layer: each PROBE_CURVES metric averaged over the run's steps (finite
+    """Per run and layer: each probe's curve metric averaged over the run's steps (finite
     snapshots, trapezoid rule), as `<probe>.<metric>`; and the PROBE_SCALARS."""
     rows = []
     for (run, probe, metric, layer), g in _curve_rows(probes).groupby(
@@ -202,7 +188,7 @@ def ics_vs_performance(
     quantities: pd.DataFrame, table: pd.DataFrame, params: Params
 ) -> pd.DataFrame:
     """Per model, ICS metric and layer: Spearman's rho between runs' ICS and performance
-    within their (variant, lr), with a stratified bootstrap interval (bnpipe.stats)."""
+    within their (variant, lr), with a stratified bootstrap interval (bnpipe.analysis.stats)."""
     a = params.analyze
     rows = []
     for model, column in PERFORMANCE.items():

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from bnpipe.stats import RNG_SEED, Interval
+from bnpipe.analysis.stats import RNG_SEED, Interval
 
 ONE, PAIRED, WELCH = "t", "paired t", "Welch t"  # an Interval's method: how it was formed
 

@@ -33,13 +33,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from bnpipe import speed
+from bnpipe.analysis.stats import median_interval
 from bnpipe.files import write_text
 from bnpipe.host_memory import keep_freed_memory
 from bnpipe.models import build_model, noise_layers, set_step
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name
-from bnpipe.stats import median_interval
+from bnpipe.training import speed
 
 WARMUP = 3  # steps before each timed block (compile happens in the first)
 SETTLE_S = 0.5  # concurrent jobs: seconds from the barrier's opening to the timed window
@@ -291,7 +291,7 @@ def concurrent_steps_per_s(
     one that starts late run partly alone (on an H100, 20 steps of 12 ms each)."""
     with tempfile.TemporaryDirectory() as barrier:
         code = (
-            "import sys; from bnpipe.bench import _worker; "
+            "import sys; from bnpipe.bench.timing import _worker; "
             "_worker(*sys.argv[1:4], sys.argv[4], sys.argv[5], int(sys.argv[6]))"
         )
         procs = [
@@ -357,7 +357,7 @@ def _worker(params_file: str, scale: str, prepared: str, device: str, barrier: s
 def bench_task(params: Params, prepared: Path, device: str):
     """The scale's CIFAR task on any prepared CIFAR-10 file (the images' content does not
     change a step's cost)."""
-    from bnpipe.tasks import CifarTask
+    from bnpipe.data.tasks import CifarTask
 
     return CifarTask(prepared, None, params.train.batch_size, 0, device, 0)
 
@@ -370,8 +370,8 @@ def probe_steps(params: Params, prepared: Path, device: str, variant: str, workd
     here (its snapshots at steps 0, ~10 and 20): pipeline and reference forms."""
     import dataclasses
 
-    from bnpipe.probes.cost import probe_cost
-    from bnpipe.train import train_run
+    from bnpipe.bench.probe_cost import probe_cost
+    from bnpipe.training.train import train_run
 
     short = dataclasses.replace(
         params,
@@ -443,6 +443,29 @@ def projection(
 # --- the whole benchmark ------------------------------------------------------------------
 
 
+def _add_fraction_of_peak(rows: list[dict], params, variants, peak: dict) -> None:
+    """Each training-step row gets its FLOPs per step and the fraction of the device's
+    peak it reached; a mode's peak is its precision's where the datasheet gives one."""
+    for variant in variants:
+        flops = step_cost(params, variant)["flops"]
+        for row in rows:
+            if row["variant"] == variant:
+                mode = row["plan"]["precision"] if row["plan"] else "fp32"
+                peaks = peak.get("precisions", {"fp32": peak["flops"]})
+                row["peak_precision"] = mode if mode in peaks else "fp32"
+                row["flops_per_step"] = flops
+                seconds = row["ms_per_step"] / 1e3
+                row["fraction_of_peak"] = flops / seconds / peaks[row["peak_precision"]]
+
+
+def _add_runs_per_hour(concurrent: list[dict], jobs: tuple[int, ...], run_equiv: float) -> None:
+    """Each concurrency row gets whole runs per hour and its speed-up over one job."""
+    single = concurrent[0]["steps_per_s"] if jobs and jobs[0] == 1 else None
+    for row in concurrent:
+        row["runs_per_hour"] = 3600 * row["steps_per_s"] / run_equiv
+        row["speedup_over_one_job"] = row["steps_per_s"] / single if single else None
+
+
 def run_bench(
     params_file: Path,
     scale: str,
@@ -457,7 +480,8 @@ def run_bench(
     projection_steps: int = 3,
     progress: Callable[[str], None] = print,
 ) -> dict:
-    """Everything `make bench` measures, as one JSON-ready dict."""
+    """Everything `make bench` measures, as one JSON-ready dict (long because it is the
+    bench's protocol, read top to bottom: step, probes, concurrency, projection)."""
     from bnpipe.cli import load_scale
 
     params = load_scale(params_file, scale)
@@ -471,17 +495,7 @@ def run_bench(
     peak = device_peak(device, threads)
     progress("training step: bnpipe against a plain loop")
     rows = throughput(params, task, device, variants, steps, repeats, compile_too)
-    for variant in variants:
-        flops = step_cost(params, variant)["flops"]
-        for row in rows:
-            if row["variant"] == variant:
-                # a mode's peak is its precision's where the datasheet gives one (a GPU)
-                mode = row["plan"]["precision"] if row["plan"] else "fp32"
-                peaks = peak.get("precisions", {"fp32": peak["flops"]})
-                row["peak_precision"] = mode if mode in peaks else "fp32"
-                row["flops_per_step"] = flops
-                seconds = row["ms_per_step"] / 1e3
-                row["fraction_of_peak"] = flops / seconds / peaks[row["peak_precision"]]
+    _add_fraction_of_peak(rows, params, variants, peak)
     progress("probe suite per snapshot")
     with tempfile.TemporaryDirectory() as workdir:
         probes = [probe_steps(params, prepared, device, v, Path(workdir)) for v in ("batchnorm",)]
@@ -490,13 +504,9 @@ def run_bench(
     concurrent = [
         concurrent_steps_per_s(params_file, scale, prepared, n, window_s, device) for n in jobs
     ]
-    single = concurrent[0]["steps_per_s"] if jobs and jobs[0] == 1 else None
-    run_equiv = (
-        params.train.steps + params.train.snapshots * suite["train_steps"]
-    )  # training steps per run, probes included (evaluation aside)
-    for row in concurrent:
-        row["runs_per_hour"] = 3600 * row["steps_per_s"] / run_equiv
-        row["speedup_over_one_job"] = row["steps_per_s"] / single if single else None
+    # training steps per run, probes included (evaluation aside)
+    run_equiv = params.train.steps + params.train.snapshots * suite["train_steps"]
+    _add_runs_per_hour(concurrent, jobs, run_equiv)
     speedup = max((r["speedup_over_one_job"] or 1) for r in concurrent) if concurrent else 1
     progress("projection of the cpu and paper scales")
     scales = {name: load_scale(params_file, name) for name in ("cpu", "paper")}

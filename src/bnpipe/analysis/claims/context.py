@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 
-from bnpipe.claims.judging import NOT_TESTABLE, Hypothesis, Outcome, compare, untestable
+from bnpipe import variants
+from bnpipe.analysis.claims.judging import NOT_TESTABLE, Hypothesis, Outcome, compare, untestable
+from bnpipe.analysis.quantities import Evidence, Group, group_name
+from bnpipe.analysis.stats import Interval, statistic_interval
 from bnpipe.params import Params
-from bnpipe.quantities import Evidence, Group, group_name
-from bnpipe.stats import Interval, statistic_interval
 
 
 class Context:
@@ -92,7 +93,7 @@ class Context:
         test at the claims' level: two one-sided tests at (1 - confidence) each, the t
         interval at 1 - 2 (1 - confidence) (90% for 95%; Schuirmann 1987). The DLN has
         no accuracy: it counts as settled."""
-        if a[0] != "vgg":
+        if not variants.is_classifier(a[0]):
             return ""
         level, limit = 1 - 2 * (1 - self.a.confidence), self.a.plateau_points
         rises = self.ev.late_rises(a)
@@ -124,7 +125,7 @@ class Context:
             if diverged:
                 notes.append(f"{name}: {diverged} of {len(runs)} runs diverged (counted at chance)")
             stuck = sum(not math.isfinite(r["trained_step"]) for r in runs)
-            if stuck and g[0] == "vgg":
+            if stuck and variants.is_classifier(g[0]):
                 notes.append(f"{name}: {stuck} of {len(runs)} runs never left chance")
         return notes
 

@@ -41,7 +41,7 @@ from bnpipe.models import noise_layers, set_step
 from bnpipe.models.sites import capture, coordinate_moments, unit_moments
 from bnpipe.models.state import frozen_stats
 from bnpipe.params import Params
-from bnpipe.speed import FP64
+from bnpipe.training.speed import FP64
 
 LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site
 # what a shift is averaged over -> its metrics' infix: input_lag_shift, input_coord_lag_shift

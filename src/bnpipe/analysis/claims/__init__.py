@@ -1,18 +1,18 @@
 """The seven claims of the paper, one module each, registered in CLAIMS.
 
 A claim module holds: NUMBER, TITLE, PAPER (the paper's statement), `judge(context)` ->
-(primary Outcome, secondary Outcomes), and `figures(inputs)` -> FigureSpecs; optionally
-`numbers(context)` -> extra numbers shown beside the tests (never part of the verdict).
-`judge_all` applies the verdict rule of bnpipe.claims.judging to each.
+(primary Outcome, secondary Outcomes), and optionally `numbers(context)` -> extra numbers
+shown beside the tests (never part of the verdict). `judge_all` applies the verdict rule
+of bnpipe.analysis.claims.judging to each. Its figures: bnpipe.report.claim_figures.
 """
 
 from __future__ import annotations
 
-from bnpipe.claims import claim1, claim2, claim3, claim4, claim5, claim6, claim7
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import CLAIM_RULE, RULES, adjust_secondaries
+from bnpipe.analysis.claims import claim1, claim2, claim3, claim4, claim5, claim6, claim7
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import CLAIM_RULE, RULES, adjust_secondaries
+from bnpipe.analysis.quantities import Evidence
 from bnpipe.params import Params
-from bnpipe.quantities import Evidence
 
 CLAIMS = [claim1, claim2, claim3, claim4, claim5, claim6, claim7]
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import math
 
-from bnpipe import figures as plots
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import Hypothesis, Outcome
-from bnpipe.figure_specs import VGG_RUN, FigureSpec, Inputs, have, ids, lrs_of, probe_figure
-from bnpipe.figures import Panel
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import Hypothesis, Outcome
 
 NUMBER = 4
 TITLE = "Internal covariate shift (Definition 2.1) is not reduced by BatchNorm"
@@ -106,72 +103,4 @@ def numbers(c: Context) -> list[dict]:
                     "method": r.method if r.method != "insufficient" else f"none: {r.reason}",
                 }
             )
-    return out
-
-
-def figures(x: Inputs) -> list[FigureSpec]:
-    out = []
-    variants = ("standard", "batchnorm")
-    for model, name, paper in (("vgg", "fig3", "Fig. 3"), ("dln", "fig7", "Fig. 7")):
-        if not have(x, model, *variants):
-            continue
-        layers = LAYERS[model]
-        panels = [Panel("||G - G'||", "ics", "l2", k, log=True) for k in layers]
-        panels += [Panel("cos(G, G')", "ics", "cos", k) for k in layers]
-        out.append(
-            probe_figure(
-                x,
-                f"{name}_ics_{model}",
-                f"ICS by Definition 2.1 (paper {paper}): ||G - G'|| and cos(G, G') per "
-                "snapshot, G at theta_t, G' after the earlier layers take the real update; "
-                "seed mean and 95% band.",
-                model,
-                variants,
-                panels,
-                lrs_of(x, model, LRS[model]),
-            )
-        )
-    if (x.correlations.model == "vgg").any():
-        out.append(
-            FigureSpec(
-                "ics_vs_accuracy_vgg",
-                "ICS against final test accuracy, one point per VGG run (all variants and "
-                "lrs), layers of claim 4. The title's Spearman rho is taken within each "
-                "variant and lr (both centred per stratum, so the variants' means cannot "
-                "make a correlation: Simpson's paradox), with a stratified bootstrap 95% "
-                "interval over runs. ICS that explained performance would give a clearly "
-                "negative rho for ||G - G'|| and a positive one for cos.",
-                plots.ics_scatter(
-                    x.quantities,
-                    x.runs,
-                    x.correlations,
-                    "vgg",
-                    LAYERS["vgg"],
-                    "final_test_acc",
-                ),
-                (*VGG_RUN, "probe", "analyze"),
-                ids(x, "vgg", x.runs.variant.unique()),
-            )
-        )
-    if len(x.correlations):
-        frame = x.correlations.rename(columns={"rho": "estimate"}).assign(
-            panel=lambda d: d.model.str.upper() + " vs " + d.performance
-        )
-        out.append(
-            FigureSpec(
-                "ics_correlation_by_layer",
-                "Spearman's rho between a run's ICS and its final performance at every layer, "
-                "within variant and lr, with stratified bootstrap 95% intervals over runs "
-                "(VGG: test accuracy, higher is better; DLN: final loss, lower is better).",
-                plots.by_layer(
-                    frame,
-                    "metric",
-                    "rank correlation of ICS with performance",
-                    "Spearman rho",
-                    log=False,
-                ),
-                ("grid", "probe", "analyze"),
-                x.runs.id.tolist(),
-            )
-        )
     return out

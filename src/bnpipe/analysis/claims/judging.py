@@ -2,7 +2,7 @@
 
 A test is a hypothesis about a statistic S of per-seed values: a difference A - B
 (paired by seed where it can be), a log-ratio (the difference of logs), or one group's
-mean. Its interval is a t interval over seeds (bnpipe.stats). The rule, given the
+mean. Its interval is a t interval over seeds (bnpipe.analysis.stats). The rule, given the
 hypothesis "S above theta" (or "below", mirrored):
   supported      the whole interval lies above theta
   contradicted   the whole interval lies below theta
@@ -14,7 +14,7 @@ Each claim has one primary test, fixed in its module before any data; it alone d
 the claim's verdict. Secondary tests are shown under it with Holm-adjusted intervals
 (the family: the claim's secondaries with an interval) and cannot change the verdict.
 
-Every interval is checked on the shape of its own per-seed values (bnpipe.error_rates):
+Every interval is checked on the shape of its own per-seed values (bnpipe.analysis.error_rates):
 its residuals, resampled at its seeds with the statistic set on the threshold, give its
 false `supported` and `contradicted` rates; a bound whose rate may exceed (1 - level) / 2
 is widened (a bootstrap-t bound, never narrower than t) before the rule above is applied.
@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 
 from scipy.stats import t as student_t
 
-from bnpipe import error_rates
-from bnpipe.error_rates import Check
-from bnpipe.stats import Interval, holm, seeds_for_power, statistic_interval
+from bnpipe.analysis import error_rates
+from bnpipe.analysis.error_rates import Check
+from bnpipe.analysis.stats import Interval, holm, seeds_for_power, statistic_interval
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE, INSUFFICIENT = "not testable at this scale", "insufficient"
@@ -56,6 +56,24 @@ CLAIM_RULE = (
     "bootstrap, analyze.error_draws draws): a bound that may give a false verdict more "
     "often than (1 - level) / 2 of the time is widened until it does not, with 95% "
     "confidence over the draws (a bootstrap-t bound, never narrower than t)."
+)
+# How a test's interval is made; {confidence} and {min_seeds} are the scale's. The report
+# shows this, CLAIM_RULE and RULES: the rule is written here and nowhere else in code.
+METHOD = (
+    "The seed is the unit: each run gives one number per test (a final accuracy, or a "
+    "probe curve averaged over the steps of a window, using only snapshots taken after "
+    "both compared networks left chance). Intervals are {confidence:.0%} Student-t "
+    "intervals over seeds: paired by seed where both groups have the seed (same data "
+    "order and initial draw), Welch otherwise; a bootstrap over so few seeds under-covers "
+    "(tests/test_stats.py). Ratios are tested as differences of logs. Three residuals "
+    "cannot reveal a long tail they did not sample: the error check guards against the "
+    "shape the seeds show, not against any shape. Where a test is inconclusive, its "
+    "sentence gives the seeds per group that reach 80% power if the true effect equals the "
+    "estimate, averaging the power over the uncertainty of the spread (Colas et al. 2018). "
+    "A group needs at least {min_seeds} seeds with a value. A diverged run counts at chance "
+    "accuracy (or its initial loss), never as missing; a landscape point whose loss "
+    "overflowed counts as the roughest value seen. The correlation of ICS with performance "
+    "resamples dozens of runs: there a stratified bootstrap is used."
 )
 # scale of a statistic -> the unit words after it (judging.shown converts the numbers)
 SCALES = {
@@ -143,7 +161,7 @@ def compare(
 ) -> Outcome:
     """The outcome of `h` from per-seed values of A and B (B None: A's mean alone), its
     interval checked and if need be widened on `draws` resamples of its residuals
-    (bnpipe.error_rates; 0: the t interval as it is)."""
+    (bnpipe.analysis.error_rates; 0: the t interval as it is)."""
     out = Outcome(
         h,
         INSUFFICIENT,

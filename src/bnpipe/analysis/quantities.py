@@ -14,7 +14,7 @@ Decisions (params `analyze`):
 - A test at the end of training (a final accuracy "not lower", BN's trained layers) is
   judged only once training has settled. Each run's `late_rise` is the rise of its
   training accuracy (train mode) over the last `final_fraction` of its steps against the
-  `final_fraction` before; the claims (bnpipe.claims.context) put a t interval over seeds
+  `final_fraction` before; the claims (bnpipe.analysis.claims.context) put a t interval over seeds
   on it, a gap's (A's rise minus B's) or one group's own. A diverged run's rise is 0: its
   outcome, chance, is final.
 - A VGG run has left chance at the first step where its training loss (train mode, on
@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bnpipe import variants
 from bnpipe.params import Params
 
 GROUP = ["model", "variant", "lr"]
-CHANCE_ACC = 0.1  # ten classes
 Group = tuple[str, str, float]  # (model, variant, lr)
 
 
@@ -54,7 +54,7 @@ def running_mean(series: pd.Series, steps: int, params: Params) -> pd.Series:
 
 def trained_step(history: pd.DataFrame, model: str, steps: int, params: Params) -> float:
     """The first step at which a run has left chance (see the module's decisions)."""
-    if model != "vgg":
+    if not variants.is_classifier(model):
         return 0.0
     losses = history.dropna(subset=["train_loss"]).set_index("step").train_loss
     if losses.empty:
@@ -80,7 +80,7 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Data
                 return worst
             return float(evals[column].mean()) if len(evals) else math.nan
 
-        chance = CHANCE_ACC if model == "vgg" else math.nan
+        chance = variants.CHANCE_ACCURACY[model] or math.nan  # the DLN has none
         f = params.analyze.final_fraction
         tail = losses[losses.step >= (1 - f) * steps]
         before = losses[(losses.step >= (1 - 2 * f) * steps) & (losses.step < (1 - f) * steps)]
@@ -135,11 +135,12 @@ def run_quantities(
             rows.append((run, column, by_id.at[run, column]))
         rows.append((run, "train_mode_acc", by_id.at[run, "train_mode_acc"]))
         rows.append((run, "trained_step", by_id.at[run, "trained_step"]))
-        if record["model"] != "vgg":
+        if not variants.is_classifier(record["model"]):
             continue
         steps = params.training("vgg").steps
         accs = history.dropna(subset=["train_acc"]).set_index("step").train_acc
-        curve = accs.reindex(range(steps)).fillna(CHANCE_ACC)  # after a divergence: chance
+        chance = variants.CHANCE_ACCURACY[record["model"]]
+        curve = accs.reindex(range(steps)).fillna(chance)  # after a divergence: chance
         rows.append((run, "train_acc_mean", float(curve.mean())))
         smooth = running_mean(accs, steps, params)
         for t in params.analyze.acc_thresholds:
@@ -283,18 +284,9 @@ class Evidence:
             start = max(starts)
             lo, hi = max(window[0] * ra["steps"], start), window[1] * ra["steps"]
             for target, row in ((out.a, ra), (out.b, rb)):
-                per_layer = []
-                for layer in layers:
-                    c = curves.get((row["id"], layer))
-                    if c is None:
-                        continue
-                    s, v = c
-                    v = np.where(np.isfinite(v), v, worst)
-                    if log:
-                        v = np.log(np.maximum(v, np.finfo(float).tiny))
-                    per_layer.append(window_mean(s, v, lo, hi))
-                if per_layer and np.isfinite(per_layer).all():
-                    target[seed] = float(np.mean(per_layer))
+                value = _layers_window_mean(curves, row["id"], layers, (lo, hi), worst, log)
+                if value is not None:
+                    target[seed] = value
         seeds = out.a.keys() & out.b.keys()
         if not seeds:
             steps = next(iter(runs_a.values()))["steps"]
@@ -312,3 +304,29 @@ def group_name(group: Group) -> str:
     """e.g. vgg-batchnorm-lr0.1: a run id without its seed."""
     model, variant, lr = group
     return f"{model}-{variant}-lr{lr:g}"
+
+
+def _layers_window_mean(
+    curves: dict,
+    run: str,
+    layers: tuple[int, ...],
+    steps: tuple[float, float],
+    worst: float,
+    log: bool,
+) -> float | None:
+    """One run's curve averaged over the steps [lo, hi] and then over `layers`: a
+    non-finite value counts as `worst`; logs first when `log`. None when a layer's mean
+    is not finite or the run has none of the layers."""
+    per_layer = []
+    for layer in layers:
+        c = curves.get((run, layer))
+        if c is None:
+            continue
+        s, v = c
+        v = np.where(np.isfinite(v), v, worst)
+        if log:
+            v = np.log(np.maximum(v, np.finfo(float).tiny))
+        per_layer.append(window_mean(s, v, *steps))
+    if per_layer and np.isfinite(per_layer).all():
+        return float(np.mean(per_layer))
+    return None

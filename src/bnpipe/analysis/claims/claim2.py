@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import math
 
-from bnpipe.claims.context import Context
-from bnpipe.claims.judging import Hypothesis, Outcome
-from bnpipe.figure_specs import FigureSpec, Inputs, bands_figure, have, probe_figure
-from bnpipe.figures import Panel
+from bnpipe.analysis.claims.context import Context
+from bnpipe.analysis.claims.judging import Hypothesis, Outcome
 
 NUMBER = 2
 TITLE = "BatchNorm does not visibly stabilize layer input distributions"
@@ -78,51 +76,3 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         "and beta; the primary reads single coordinates (c, h, w), as the paper's figures do"
     )
     return primary, [*secondaries, pinned]
-
-
-def figures(x: Inputs) -> list[FigureSpec]:
-    variants = ("standard", "batchnorm")
-    if not have(x, "vgg", *variants):
-        return []
-    lag = x.params.probe.activations.lag
-    panels = [
-        Panel(f"next-layer input, layer #{k}", "activations", "input_coord_lag_shift", k, log=True)
-        for k in LAYERS
-    ]
-    panels += [
-        Panel(f"conv output, layer #{k}", "activations", "pre_coord_lag_shift", k, log=True)
-        for k in LAYERS
-    ]
-    panels += [
-        Panel(
-            f"next-layer input per channel (pinned in BN), layer #{k}",
-            "activations",
-            "input_lag_shift",
-            k,
-            log=True,
-        )
-        for k in LAYERS
-    ]
-    return [
-        bands_figure(
-            x,
-            "fig2_activations",
-            LAYERS,
-            variants,
-            "Activation distributions over training, with and without BN (paper Fig. 2).",
-        ),
-        probe_figure(
-            x,
-            "fig2_lag_shifts",
-            f"What the claim tests: each coordinate's (c, h, w) shift between snapshot t "
-            f"and t + {lag} steps of real training (W2 distance of its mean and sd over the "
-            "probe batch, over its sd at t, averaged over the layer's coordinates or a fixed "
-            "sample of them), at the next layer's input (after the ReLU) and at the conv "
-            "output before normalization; last row: the same per channel, which BN pins by "
-            "construction. Seed mean and 95% band. Snapshots before a network left chance "
-            "are drawn too; the test uses only later ones.",
-            "vgg",
-            variants,
-            panels,
-        ),
-    ]
