@@ -20,7 +20,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+from bnpipe import variants
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +35,11 @@ _REGISTRY: dict[str, ProbeKind] = {}
 
 def register(kind: ProbeKind) -> ProbeKind:
     """Add a probe kind; a bad or taken name is refused."""
-    if not kind.name or kind.name[0] == "_" or set(kind.name) - set(NAME_CHARS):
-        raise ValueError(f"probe name {kind.name!r}: use lowercase letters, digits and _")
+    if not variants.NAME.match(kind.name):  # the variants' rule: one rule for names
+        raise ValueError(
+            f"probe name {kind.name!r}: start with a lowercase letter; then lowercase "
+            "letters, digits and _"
+        )
     taken = _REGISTRY.get(kind.name)
     if taken is not None and taken != kind:
         raise ValueError(f"probe {kind.name!r} is registered already")

@@ -60,7 +60,8 @@ def trained_step(history: pd.DataFrame, model: str, steps: int, params: Params) 
     if losses.empty:
         return math.nan
     smooth = running_mean(losses, steps, params)
-    below = smooth[smooth < math.log(10) - params.analyze.chance_margin]
+    chance_loss = math.log(1 / variants.CHANCE_ACCURACY[model])  # ln(10): uniform over classes
+    below = smooth[smooth < chance_loss - params.analyze.chance_margin]
     return float(below.index[0]) if len(below) else math.nan
 
 

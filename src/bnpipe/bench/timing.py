@@ -8,7 +8,7 @@ interval from 6 repeats on):
     over a TensorDataset, shuffled, eager, NCHW, fp32), same model, batch and device;
   - FLOPs of one step (torch.utils.flop_counter, forward + backward, counted on the meta
     device) and the achieved fraction of the device's peak (`device_peak` names it);
-  - the probe suite's cost per snapshot in training steps (probes.cost.probe_cost on a
+  - the probe suite's cost per snapshot in training steps (bench.probe_cost.probe_cost on a
     short run trained here);
   - aggregate steps/s and runs/hour with 1, 2 and 4 training jobs at once on the device,
     one thread each (as the DAG runs them).

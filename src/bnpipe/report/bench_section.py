@@ -70,7 +70,7 @@ def _ratio(row: dict) -> str:
     return f"{row['ratio_to_plain']:.2f}x [{interval['lo']:.2f}, {interval['hi']:.2f}]"
 
 
-METHODS = ("pipeline", "reference")  # the probe suite's two forms (probes.cost)
+METHODS = ("pipeline", "reference")  # the probe suite's two forms (bench.probe_cost)
 
 
 def _probes(b: dict) -> str:

@@ -25,15 +25,18 @@ from bnpipe.report.figures import Panel
 def claim1_figures(x: Inputs) -> list[FigureSpec]:
     if not have(x, "vgg", "standard", "batchnorm"):
         return []
+    subset = x.params.train.eval_train_images
+    train_set = (
+        f"a fixed subset of {subset:,} training images" if subset else "every training image"
+    )
     return [
         accuracy_figure(
             x,
             "fig1_vgg_accuracy",
             ("standard", "batchnorm"),
-            "Training and test accuracy of VGG with and without BN (eval mode; training accuracy "
-            "on a fixed subset of train.eval_train_images images, test accuracy on the full "
-            "test set): "
-            "seed mean and 95% band over seeds, per lr (paper Fig. 1).",
+            f"Training and test accuracy of VGG with and without BN (eval mode; training "
+            f"accuracy on {train_set}, test accuracy on the full test set): seed mean and "
+            "95% band over seeds, per lr (paper Fig. 1).",
         )
     ]
 

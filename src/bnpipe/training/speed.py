@@ -100,7 +100,7 @@ class MeasurementForm:
     precision: str = "fp32"  # a key of PRECISIONS
     deterministic: bool = False  # training's setting (CUDA kernels)
     # NCHW always in the pipeline; channels_last only to time what exactness costs
-    # (probes.cost), never to measure
+    # (bench.probe_cost), never to measure
     layout: str = "NCHW"
 
     @property
