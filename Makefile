@@ -1,5 +1,5 @@
 # make run   - the whole DAG at the `quick` scale (offline, committed sample) -> reports/quick/index.html
-# make cpu   - the `cpu` scale: every claim on the full CIFAR-10, about 1 h on 2 cores;
+# make cpu   - the `cpu` scale: every claim on the full CIFAR-10, about 1.5 h on 2 cores;
 #              CIFAR=PATH takes a local archive instead of the official download
 # make test  - the test suite (unit tests and one integration test through Snakemake and DVC)
 # make bench - time the training step (against a plain PyTorch loop), the probes and

@@ -230,6 +230,7 @@ def test_each_cpu_primary_errs_at_most_2_5_percent_per_direction_on_its_own_resi
     check = test["error_check"]
     factors = (check["widen_lower"], check["widen_upper"])
     level = test["level"]
-    rates = error_rates.fresh_rates(pools, n, test["direction"], level, factors, DRAWS, seed=2027)
+    draws = 200_000  # as many as analyze.error_draws: Monte Carlo se 0.035 points at 2.5%
+    rates = error_rates.fresh_rates(pools, n, test["direction"], level, factors, draws, seed=2027)
     target = (1 - level) / 2
-    assert max(rates) <= target + 3 * math.sqrt(target * (1 - target) / DRAWS), rates
+    assert max(rates) <= target + 3 * math.sqrt(target * (1 - target) / draws), rates

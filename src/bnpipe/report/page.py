@@ -34,7 +34,7 @@ NEXT_SCALE = {  # scale -> (the next one, its command, what it takes)
     "quick": (
         "cpu",
         "make cpu CIFAR=PATH",
-        "about 1 hour on 2 CPU cores; without CIFAR=, the official archive is downloaded",
+        "about 1.5 hours on 2 CPU cores; without CIFAR=, the official archive is downloaded",
     ),  # fmt: skip
     "cpu": ("paper", "snakemake --cores all --resources gpu=N --config scale=paper", "GPUs"),
 }
