@@ -307,7 +307,8 @@ def claim7_figures(x: Inputs) -> list[FigureSpec]:
             "theorem41_by_layer",
             "Sanity check: relative gap between the two sides of Theorem 4.1 on every BN "
             "layer (largest over units, mean over snapshots, seed mean and 95% interval). "
-            "The eps-exact form is an identity (gap at fp32 round-off); the eps-free form "
+            "The eps-exact form is an identity (gap at round-off: the probe runs in fp64); "
+            "the eps-free form "
             "of the proof misses by about eps / sigma^2; the printed 1/sqrt(m) form does "
             "not hold.",
             plots.by_layer(

@@ -49,7 +49,10 @@ RULES = {
     "one group's own) does not lie within plus or minus analyze.plateau_points",
 }
 CLAIM_RULE = (
-    "Each claim's verdict is that of its primary test, declared in code before any data. "
+    "Each claim's verdict is that of its primary test, declared in code before the data it "
+    "judges; docs/protocol.md records each change of a primary or of the rule, when and why "
+    "(claim 2 moved from channels to coordinates after its channel result, before any "
+    "coordinate result). "
     "Secondary tests are shown with Holm-adjusted intervals over the claim's secondaries "
     "and cannot change the verdict. Every interval is checked on its own per-seed "
     "residuals, resampled at its seeds with the statistic on the threshold (smoothed "
@@ -63,8 +66,9 @@ METHOD = (
     "The seed is the unit: each run gives one number per test (a final accuracy, or a "
     "probe curve averaged over the steps of a window, using only snapshots taken after "
     "both compared networks left chance). Intervals are {confidence:.0%} Student-t "
-    "intervals over seeds: paired by seed where both groups have the seed (same data "
-    "order and initial draw), Welch otherwise; a bootstrap over so few seeds under-covers "
+    "intervals over seeds (a secondary's at its Holm-adjusted level): paired by seed where "
+    "both groups have the seed (same data order and initial draw), Welch otherwise; a "
+    "bootstrap over so few seeds under-covers "
     "(tests/test_stats.py). Ratios are tested as differences of logs. Each interval is "
     "also checked on the shape of its own per-seed values (the rule below), and the test's "
     "sentence gives the false verdict rates and any widening. Three residuals "
