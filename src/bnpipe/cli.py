@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bnpipe.params import Params, load_params, read_yaml
+from bnpipe import hyperparams
+from bnpipe.params import Params, ParamsError, load_params, read_yaml
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -83,9 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     shown.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
     shown.add_argument("--scale", help="a scale of the file (default: the file's `scale`)")
     args = p.parse_args(argv)
-    from bnpipe import hyperparams
-    from bnpipe.params import ParamsError
-
     try:
         raw = read_yaml(args.params) or {}
         if args.scale:

@@ -35,14 +35,8 @@ _REGISTRY: dict[str, ProbeKind] = {}
 
 def register(kind: ProbeKind) -> ProbeKind:
     """Add a probe kind; a bad or taken name is refused."""
-    if not variants.NAME.match(kind.name):  # the variants' rule: one rule for names
-        raise ValueError(
-            f"probe name {kind.name!r}: start with a lowercase letter; then lowercase "
-            "letters, digits and _"
-        )
-    taken = _REGISTRY.get(kind.name)
-    if taken is not None and taken != kind:
-        raise ValueError(f"probe {kind.name!r} is registered already")
+    rule = "start with a lowercase letter; then lowercase letters, digits and _"
+    variants.check_new_entry(_REGISTRY, kind, "probe", rule)
     _REGISTRY[kind.name] = kind
     return kind
 

@@ -51,14 +51,12 @@ _REGISTRY: dict[str, Variant] = {}
 
 def register(variant: Variant) -> Variant:
     """Add a variant; a bad or taken name, or an unknown model, is refused."""
-    if not NAME.match(variant.name):
-        raise ValueError(
-            f"variant name {variant.name!r}: use lowercase letters, digits and _ (run ids "
-            "are split on '-')"
-        )
-    taken = _REGISTRY.get(variant.name)
-    if taken is not None and taken != variant:
-        raise ValueError(f"variant {variant.name!r} is registered already")
+    check_new_entry(
+        _REGISTRY,
+        variant,
+        "variant",
+        "use lowercase letters, digits and _ (run ids are split on '-')",
+    )
     unknown = [m for m in variant.models if m not in MODELS]
     if unknown or not variant.models:
         raise ValueError(f"variant {variant.name!r}: models {unknown or 'empty'} (known: {MODELS})")
@@ -67,6 +65,17 @@ def register(variant: Variant) -> Variant:
         raise ValueError(f"variant {variant.name!r}: sections {unknown_sections} (norm, noise)")
     _REGISTRY[variant.name] = variant
     return variant
+
+
+def check_new_entry(registry: dict, entry, what: str, rule: str) -> None:
+    """The naming and uniqueness rule of both registries (variants, probe kinds): `entry`
+    (anything with a `name`) may join `registry` unless its name breaks NAME (`rule` says
+    how to mend it) or another entry holds it already; the same entry again is fine."""
+    if not NAME.match(entry.name):
+        raise ValueError(f"{what} name {entry.name!r}: {rule}")
+    taken = registry.get(entry.name)
+    if taken is not None and taken != entry:
+        raise ValueError(f"{what} {entry.name!r} is registered already")
 
 
 def registry() -> dict[str, Variant]:
