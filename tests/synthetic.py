@@ -30,7 +30,13 @@ CURVES = (
 )
 COSINE = ("ics", "cos", (5, 9, 10, 17))  # values near 1 - 0.2, additive noise
 REDUCTION = ("theorem41", "log_reduction_median")  # logs, additive noise
-SCALARS = ("final_test_acc", "train_mode_acc", "test_acc_clean_stats", "train_acc_mean")
+SCALARS = (
+    "final_test_acc",
+    "train_mode_acc",
+    "test_acc_clean_stats",
+    "train_acc_mean",
+    "test_acc@125",
+)
 
 
 def evidence(

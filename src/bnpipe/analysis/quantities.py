@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from bnpipe import variants
+from bnpipe.analysis.settling import late_rise
 from bnpipe.params import Params
 
 GROUP = ["model", "variant", "lr"]
@@ -84,7 +85,7 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Data
         chance = variants.CHANCE_ACCURACY[model] or math.nan  # the DLN has none
         f = params.analyze.final_fraction
         tail = losses[losses.step >= (1 - f) * steps]
-        before = losses[(losses.step >= (1 - 2 * f) * steps) & (losses.step < (1 - f) * steps)]
+        acc = losses.set_index("step").train_acc
         rows.append(
             {
                 "id": record["id"],
@@ -105,9 +106,7 @@ def runs_table(runs: list[tuple[dict, pd.DataFrame]], params: Params) -> pd.Data
                 "train_mode_acc": chance if diverged else float(tail.train_acc.mean()),
                 # still learning? the rise of that accuracy over the last final_fraction
                 # (a diverged run stays at chance: it has settled, at its worst)
-                "late_rise": 0.0
-                if diverged
-                else float(tail.train_acc.mean() - before.train_acc.mean()),
+                "late_rise": 0.0 if diverged else late_rise(acc, steps, f),
                 "wall_s": record["timing"]["wall_s"],
             }
         )
@@ -126,6 +125,9 @@ def run_quantities(
     steps_to_acc<t>    first step whose training accuracy (train mode, a running mean over
                        smooth_fraction of the steps) is >= t (NaN: never)
     trained_step       the step the run left chance
+    test_acc@<t>       test accuracy (eval mode) at the evaluation of step t, for every
+                       evaluation step after 0 (a diverged run: chance once it stopped),
+                       so that a final-accuracy test can be re-judged at each budget
     Both speed measures read the per-step history, not the sparse evaluations.
     """
     rows = []
@@ -143,12 +145,22 @@ def run_quantities(
         chance = variants.CHANCE_ACCURACY[record["model"]]
         curve = accs.reindex(range(steps)).fillna(chance)  # after a divergence: chance
         rows.append((run, "train_acc_mean", float(curve.mean())))
+        evals = history.dropna(subset=["test_acc"]).set_index("step").test_acc
+        for t in eval_steps(params):
+            rows.append((run, f"test_acc@{t}", float(evals.get(t, chance))))
         smooth = running_mean(accs, steps, params)
         for t in params.analyze.acc_thresholds:
             hit = smooth[smooth >= t].index
             rows.append((run, f"steps_to_acc{t:g}", float(hit.min()) if len(hit) else math.nan))
     frame = with_run_keys(pd.DataFrame(rows, columns=["run", "quantity", "value"]), table)
     return frame[["run", *GROUP, "seed", "status", "quantity", "value"]]
+
+
+def eval_steps(params: Params) -> list[int]:
+    """The VGG's evaluation steps after 0 (every eval_every, and the last step)."""
+    train = params.training("vgg")
+    steps = set(range(train.eval_every, train.steps, train.eval_every)) | {train.steps}
+    return sorted(steps)
 
 
 def with_run_keys(rows: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
@@ -170,6 +182,9 @@ def window_mean(steps: np.ndarray, values: np.ndarray, lo: float, hi: float) -> 
     return float(np.trapezoid(v, s) / (s[-1] - s[0]))
 
 
+SUMMARIES = ("mean", "median")  # of a probe curve over a window's snapshots
+
+
 @dataclass
 class Pairs:
     """Per-seed values of groups A and B for one comparison, or why there are none."""
@@ -177,6 +192,10 @@ class Pairs:
     a: dict[int, float] = field(default_factory=dict)
     b: dict[int, float] = field(default_factory=dict)
     untestable: str = ""  # non-empty: the comparison is not testable at this scale
+    # per seed, the (steps, values) each summary read: the window's snapshots, layers
+    # pooled, logs taken where the test compares logs (variance_split reads them)
+    points_a: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    points_b: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 class Evidence:
@@ -245,6 +264,16 @@ class Evidence:
             f"{acc:.1%} in {len(runs)} of {len(runs)} seeds"
         )
 
+    def _curves_of(self, rows: list[dict], probe: str, metric: str, layers: tuple[int, ...]):
+        """(run id, layer) -> (steps, values) of (probe, metric) for the runs' `layers`."""
+        found = {}
+        for row in rows:
+            for layer in layers:
+                c = self.curve(row["id"], probe, metric, layer)
+                if c is not None:
+                    found[(row["id"], layer)] = c
+        return found
+
     def window_pairs(
         self,
         a: Group,
@@ -254,23 +283,23 @@ class Evidence:
         layers: tuple[int, ...],
         window: tuple[float, float],
         log: bool = True,
+        summary: str = "mean",
     ) -> Pairs:
         """Per seed, A's and B's curve of (probe, metric) averaged over the window's
         trained snapshots (both runs of the seed trained) and over `layers`; logs of the
-        values when `log` (ratios become differences). Not testable if a group never
-        left chance or no seed has a trained snapshot in the window."""
+        values when `log` (ratios become differences). `summary`: "mean" weights the
+        window's snapshots by steps (window_mean), "median" takes the median of the
+        snapshots' values (layers pooled first), a summary robust to one wild snapshot.
+        Not testable if a group never left chance or no seed has a trained snapshot in
+        the window."""
+        if summary not in SUMMARIES:
+            raise ValueError(f"summary {summary!r}: one of {SUMMARIES}")
         for g in (a, b):
             reason = self.never_trained(g)
             if reason:
                 return Pairs(untestable=reason)
         runs_a, runs_b = self._records[a], self._records[b]
-        curves = {}
-        for runs in (runs_a, runs_b):
-            for row in runs.values():
-                for layer in layers:
-                    c = self.curve(row["id"], probe, metric, layer)
-                    if c is not None:
-                        curves[(row["id"], layer)] = c
+        curves = self._curves_of([*runs_a.values(), *runs_b.values()], probe, metric, layers)
         if not curves:
             names = f"{group_name(a)} / {group_name(b)}"
             return Pairs(untestable=f"no {probe}.{metric} rows for {names}")
@@ -284,10 +313,11 @@ class Evidence:
                 continue  # a run of this seed never left chance: no pair
             start = max(starts)
             lo, hi = max(window[0] * ra["steps"], start), window[1] * ra["steps"]
-            for target, row in ((out.a, ra), (out.b, rb)):
-                value = _layers_window_mean(curves, row["id"], layers, (lo, hi), worst, log)
-                if value is not None:
-                    target[seed] = value
+            for target, points, row in ((out.a, out.points_a, ra), (out.b, out.points_b, rb)):
+                pooled = _layers_window_points(curves, row["id"], layers, (lo, hi), worst, log)
+                if pooled is None:
+                    continue
+                target[seed], points[seed] = _summarize(pooled, summary), pooled
         seeds = out.a.keys() & out.b.keys()
         if not seeds:
             steps = next(iter(runs_a.values()))["steps"]
@@ -298,6 +328,8 @@ class Evidence:
             )
         out.a = {s: out.a[s] for s in sorted(seeds)}
         out.b = {s: out.b[s] for s in sorted(seeds)}
+        out.points_a = {s: out.points_a[s] for s in out.a}
+        out.points_b = {s: out.points_b[s] for s in out.b}
         return out
 
 
@@ -307,27 +339,41 @@ def group_name(group: Group) -> str:
     return f"{model}-{variant}-lr{lr:g}"
 
 
-def _layers_window_mean(
+def _summarize(points: tuple[np.ndarray, np.ndarray], summary: str) -> float:
+    steps, values = points
+    if summary == "median":
+        return float(np.median(values))
+    return window_mean(steps, values, steps[0], steps[-1])
+
+
+def _layers_window_points(
     curves: dict,
     run: str,
     layers: tuple[int, ...],
     steps: tuple[float, float],
     worst: float,
     log: bool,
-) -> float | None:
-    """One run's curve averaged over the steps [lo, hi] and then over `layers`: a
-    non-finite value counts as `worst`; logs first when `log`. None when a layer's mean
-    is not finite or the run has none of the layers."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One run's snapshots in the steps [lo, hi], each the mean over `layers` of the
+    layer's value (logs first when `log`; a non-finite value counts as `worst`): (steps,
+    values). The window mean of these is the mean of the layers' window means. None when
+    the run has none of the layers, they disagree on their steps, or no snapshot is in
+    the window."""
     per_layer = []
     for layer in layers:
         c = curves.get((run, layer))
         if c is None:
             continue
-        s, v = c
+        s, v = np.asarray(c[0], dtype=float), np.asarray(c[1], dtype=float)
         v = np.where(np.isfinite(v), v, worst)
         if log:
             v = np.log(np.maximum(v, np.finfo(float).tiny))
-        per_layer.append(window_mean(s, v, *steps))
-    if per_layer and np.isfinite(per_layer).all():
-        return float(np.mean(per_layer))
-    return None
+        inside = (s >= steps[0]) & (s <= steps[1])
+        per_layer.append((s[inside], v[inside]))
+    if not per_layer or any(len(s) == 0 for s, _ in per_layer):
+        return None
+    at = per_layer[0][0]
+    if any(len(s) != len(at) or not np.array_equal(s, at) for s, _ in per_layer):
+        return None
+    values = np.mean([v for _, v in per_layer], axis=0)
+    return (at, values) if np.isfinite(values).all() else None

@@ -22,7 +22,9 @@ Rows per BN layer (numbered as the paper's layers): lhs, rhs (sums over units), 
 (max over units of |lhs_j - rhs_j| / lhs_j, eps-exact form), rel_diff_eps_free (the form
 without eps: its gap is about eps / sigma^2), rel_diff_printed (eps-free, 1/sqrt(m)),
 reduction_median (median over units of reduction_j), log_reduction_median (its natural
-log), the parts of the right side g_sq, mean_term, proj_term (sums over units), units.
+log), log_reduction_mean (the log of the mean over units: claim 7's "mean instead of
+median" alternative), the parts of the right side g_sq, mean_term, proj_term (sums
+over units), units.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ class Theorem41Probe:
                 median = s["reduction"].median().item()
                 yield k, "reduction_median", median
                 yield k, "log_reduction_median", math.log(median) if median > 0 else -math.inf
+                mean = s["reduction"].mean().item()
+                yield k, "log_reduction_mean", math.log(mean) if mean > 0 else -math.inf
             for part in ("g_sq", "mean_term", "proj_term"):
                 yield k, part, s[part].sum().item()
             yield k, "units", float(live.sum().item())

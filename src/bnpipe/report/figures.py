@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import matplotlib
+import matplotlib.ticker
 
 from bnpipe import variants
 
@@ -275,6 +276,43 @@ def by_layer(frame: pd.DataFrame, series: str, title: str, ylabel: str, log: boo
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+VERDICT_COLORS = {
+    "supported": "#1b7837",
+    "contradicted": "#b2182b",
+    "inconclusive": "#9970ab",
+}
+
+
+def specification_curve(rows: list[dict], title: str) -> plt.Figure:
+    """A multiverse panel: one line per alternative (the primary on top), its estimate
+    and interval as an error bar coloured by its verdict, the threshold as a vertical
+    line; a row with no interval shows its verdict in words. `rows`: the panel's rows
+    (analysis.claims.multiverse.row), on their display scale (ratios for logs)."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.32 * len(rows)))
+    log = rows[0]["scale"] == "log"
+    ys = np.arange(len(rows))[::-1]
+    for y, r in zip(ys, rows, strict=True):
+        est, lo, hi = (np.nan if r[k] is None else r[k] for k in ("estimate", "lo", "hi"))
+        if np.isfinite([est, lo, hi]).all():
+            gated = r["verdict"] not in VERDICT_COLORS  # judged by its interval, but gated
+            color = VERDICT_COLORS.get(r["interval_verdict"], "#888888")
+            ax.errorbar(est, y, xerr=[[est - lo], [hi - est]], fmt="o", ms=5, capsize=2,
+                        color=color, mfc="white" if gated else color)  # fmt: skip
+        else:
+            ax.text(0.5, y, r["verdict"], transform=ax.get_yaxis_transform(), ha="center",
+                    va="center", fontsize=7, color="#666666")  # fmt: skip
+    ax.axvline(rows[0]["threshold"], color="#444444", linewidth=0.9, linestyle="--")
+    ax.set_yticks(ys, [r["alternative"] for r in rows], fontsize=7)
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 
 from bnpipe import hyperparams, layout, variants
 from bnpipe.analysis.claims.judging import INSUFFICIENT, METHOD, NOT_TESTABLE, shown
+from bnpipe.analysis.claims.multiverse import in_brief
 from bnpipe.files import staging_dir, write_text
 from bnpipe.params import Params
 from bnpipe.provenance import git_state, package_versions
@@ -113,10 +115,28 @@ def _draw(claims: dict, inputs: Inputs, records: dict, common: dict, folder: Pat
     sections = []
     for claim in claims["claims"]:
         specs = FIGURES[claim["claim"]](inputs)
+        specs += [_panel_figure(claim, inputs)] if claim.get("multiverse") else []
         blocks = [_figure(spec, params, records, common, folder) for spec in specs]
         sections.append(_claim_section(claim, blocks, claims, inputs))
     overview = [_figure(spec, params, records, common, folder) for spec in overview_figures(inputs)]
     return sections, overview
+
+
+def _panel_figure(claim: dict, x: Inputs) -> FigureSpec:
+    """The claim's multiverse panel as a specification curve."""
+    rows = claim["multiverse"]["rows"]
+    scale = {"log": "ratio, log axis", "points": "percentage points"}.get(rows[0]["scale"], "")
+    return FigureSpec(
+        f"claim{claim['claim']}_multiverse",
+        f"Claim {claim['claim']}'s primary under each alternative of its analysis "
+        f"({scale}): estimate and {claim['primary']['level']:.0%} interval, coloured by verdict "
+        "(green supported, red contradicted, purple inconclusive; an open dot: the test "
+        "waits for training to settle, so its interval does not judge); the dashed line "
+        "is the threshold.",
+        figures.specification_curve(rows, f"Claim {claim['claim']}: multiverse panel"),
+        ("analyze", "grid"),
+        sorted(x.runs.id),
+    )
 
 
 def _inputs(params: Params, results: Path, probe_tables: list[Path]) -> Inputs:
@@ -176,10 +196,11 @@ def _verdict_table(claims: dict) -> str:
         rows.append(
             f'<tr><td><a href="#claim-{c["claim"]}">{c["claim"]}</a></td>'
             f"<td>{html.escape(c['title'])}</td><td>{markup.badge(c['verdict'])}</td>"
+            f"<td>{html.escape(in_brief(c.get('multiverse')))}</td>"
             f"<td>{html.escape(c['primary']['sentence'])}</td></tr>"
         )
     return (
-        '<table class="summary"><tr><th>#</th><th>claim</th><th>verdict</th>'
+        '<table class="summary"><tr><th>#</th><th>claim</th><th>verdict</th><th>panel</th>'
         "<th>primary test</th></tr>" + "".join(rows) + "</table>"
     )
 
@@ -200,6 +221,7 @@ def _claim_section(claim: dict, blocks: list[str], claims: dict, x: Inputs) -> s
     notes = "".join(f"<li>{html.escape(t)}</li>" for t in primary["notes"])
     notes = f"<ul>{notes}</ul>" if notes else ""
     parts = _tests_table(primary["parts"], "part") if primary["parts"] else ""
+    panel = _panel(claim.get("multiverse"))
     secondaries = ""
     if claim["secondaries"]:
         secondaries = (
@@ -221,9 +243,41 @@ def _claim_section(claim: dict, blocks: list[str], claims: dict, x: Inputs) -> s
         f"{markup.badge(claim['verdict'])}</h2>"
         f"<p><b>Paper.</b> {html.escape(claim['paper'])}</p>"
         f'<p class="primary"><b>Primary test.</b> {html.escape(primary["sentence"])} '
-        f"Verdict: {markup.badge(claim['verdict'])}.{why}</p>{notes}{parts}"
+        f"Verdict: {markup.badge(claim['verdict'])}.{why}</p>{notes}{parts}{panel}"
         f"{secondaries}{numbers}{extra}{''.join(blocks)}</section>"
     )
+
+
+def _panel(panel: dict | None) -> str:
+    """The multiverse panel: its sentence beside the verdict, then one row per
+    alternative (the primary first)."""
+    if not panel:
+        return ""
+    rows = [
+        [
+            html.escape(r["alternative"]),
+            html.escape(_row_interval(r)),
+            markup.badge(r["verdict"])
+            + (
+                f" (interval alone: {html.escape(r['interval_verdict'])})"
+                if r["interval_verdict"] != r["verdict"]
+                else ""
+            ),  # fmt: skip
+        ]
+        for r in panel["rows"]
+    ]
+    return (
+        f'<p class="panel"><b>Robustness.</b> {html.escape(panel["words"])}</p>'
+        "<details><summary>Multiverse panel: the primary under each alternative</summary>"
+        + markup.table(["alternative", "estimate [interval]", "verdict"], rows, escape=False)
+        + "</details>"
+    )
+
+
+def _row_interval(r: dict) -> str:
+    unit = {"points": " points", "log": " (ratio)"}.get(r["scale"], "")
+    est, lo, hi = (math.nan if r[k] is None else r[k] for k in ("estimate", "lo", "hi"))
+    return f"{markup.interval(est, lo, hi)}{unit}"
 
 
 def _tests_table(tests: list[dict], role: str) -> str:

@@ -19,6 +19,8 @@ import json
 import re
 from pathlib import Path
 
+from bnpipe.analysis.claims.multiverse import in_brief
+
 BLOCK = re.compile(
     r"(?P<open><!-- verdict table: (?P<path>\S+) -->\n)(?P<body>.*?)"
     r"(?P<close><!-- end verdict table -->)",
@@ -27,13 +29,15 @@ BLOCK = re.compile(
 
 
 def verdict_table(claims: list[dict]) -> str:
-    """One row per claim: number, title, verdict and the primary test's sentence (its
-    estimate, interval, seeds and, where one was made, its error check's widening)."""
-    lines = ["| # | claim | verdict | primary test |", "|---|---|---|---|"]
+    """One row per claim: number, title, verdict, its multiverse panel in brief, and the
+    primary test's sentence (its estimate, interval, seeds and, where one was made, its
+    error check's widening)."""
+    lines = ["| # | claim | verdict | panel | primary test |", "|---|---|---|---|---|"]
     for c in claims:
         primary = c["primary"]
         sentence = primary["sentence"].replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {c['claim']} | {c['title']} | **{c['verdict']}** | {sentence} |")
+        panel = in_brief(c.get("multiverse"))
+        lines.append(f"| {c['claim']} | {c['title']} | **{c['verdict']}** | {panel} | {sentence} |")
     return "\n".join(lines) + "\n"
 
 

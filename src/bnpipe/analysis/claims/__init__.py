@@ -1,14 +1,25 @@
 """The seven claims of the paper, one module each, registered in CLAIMS.
 
 A claim module holds: NUMBER, TITLE, PAPER (the paper's statement), `judge(context)` ->
-(primary Outcome, secondary Outcomes), and optionally `numbers(context)` -> extra numbers
+(primary Outcome, secondary Outcomes), `multiverse(context)` -> the primary re-judged
+under each reasonable alternative of its analysis, as (label, Outcome) rows (its panel:
+bnpipe.analysis.claims.multiverse), and optionally `numbers(context)` -> extra numbers
 shown beside the tests (never part of the verdict). `judge_all` applies the verdict rule
 of bnpipe.analysis.claims.judging to each. Its figures: bnpipe.report.claim_figures.
 """
 
 from __future__ import annotations
 
-from bnpipe.analysis.claims import claim1, claim2, claim3, claim4, claim5, claim6, claim7
+from bnpipe.analysis.claims import (
+    claim1,
+    claim2,
+    claim3,
+    claim4,
+    claim5,
+    claim6,
+    claim7,
+    multiverse,
+)
 from bnpipe.analysis.claims.context import Context
 from bnpipe.analysis.claims.judging import CLAIM_RULE, RULES, adjust_secondaries
 from bnpipe.analysis.quantities import Evidence
@@ -21,6 +32,7 @@ def judge_claim(module, context: Context) -> dict:
     primary, secondaries = module.judge(context)
     adjust_secondaries(secondaries, context.a.confidence)
     numbers = module.numbers(context) if hasattr(module, "numbers") else []
+    panel = multiverse.panel(primary, module.multiverse(context))
     return {
         "claim": module.NUMBER,
         "title": module.TITLE,
@@ -30,6 +42,7 @@ def judge_claim(module, context: Context) -> dict:
         "primary": primary.as_dict(),
         "secondaries": [o.as_dict() for o in secondaries],
         "numbers": numbers,
+        "multiverse": panel,
     }
 
 

@@ -21,6 +21,7 @@ import math
 
 from bnpipe.analysis.claims.context import Context
 from bnpipe.analysis.claims.judging import Hypothesis, Outcome
+from bnpipe.analysis.claims.multiverse import relabel
 
 NUMBER = 2
 TITLE = "BatchNorm does not visibly stabilize layer input distributions"
@@ -54,21 +55,28 @@ def _shift(site: str, layers: tuple[int, ...], lr: float, unit: str) -> Hypothes
     )
 
 
-def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
-    def test(site: str, layers: tuple[int, ...], unit: str = "coordinate") -> Outcome:
-        return c.curve(
-            _shift(site, layers, LR, unit),
-            ("vgg", "batchnorm", LR),
-            ("vgg", "standard", LR),
-            "activations",
-            f"{site}_{UNITS[unit]}lag_shift",
-            layers,
-            "all",
-        )
+def _test(
+    c: Context, site: str, layers: tuple[int, ...], unit: str = "coordinate",
+    window: str = "all", lr: float = LR, over_units: str = "", summary: str = "mean",
+) -> Outcome:  # fmt: skip
+    """BN's shift over standard's; `over_units` "" (the mean over units) or "_median";
+    `summary`: of the window's snapshots (Context.curve)."""
+    h = _shift(site, layers, lr, unit)
+    extra = [f"{window} window"] if window != "all" else []
+    extra += ["median over units"] if over_units else []
+    extra += ["median over snapshots"] if summary != "mean" else []
+    if extra:
+        h = relabel(h, ", ".join(extra))
+    return c.curve(
+        h, ("vgg", "batchnorm", lr), ("vgg", "standard", lr), "activations",
+        f"{site}_{UNITS[unit]}lag_shift{over_units}", layers, window, summary=summary,
+    )  # fmt: skip
 
-    primary = test("input", LAYERS)
-    secondaries = [test("input", (k,)) for k in LAYERS] + [test("pre", LAYERS)]
-    pinned = test("input", LAYERS, "channel")
+
+def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
+    primary = _test(c, "input", LAYERS)
+    secondaries = [_test(c, "input", (k,)) for k in LAYERS] + [_test(c, "pre", LAYERS)]
+    pinned = _test(c, "input", LAYERS, "channel")
     pinned.notes.append(
         "pinned by construction in BN networks: on the batch it normalizes, each channel of "
         "BN's output has mean beta and variance ~gamma^2 whatever the weights, and the "
@@ -76,3 +84,14 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         "and beta; the primary reads single coordinates (c, h, w), as the paper's figures do"
     )
     return primary, [*secondaries, pinned]
+
+
+def multiverse(c: Context) -> list[tuple[str, Outcome]]:
+    """Each layer alone, the early and late windows, the median over coordinates and
+    over snapshots, and every other lr of the grid."""
+    rows = [(f"layer #{k} alone", _test(c, "input", (k,))) for k in LAYERS]
+    rows += [(f"{w} window", _test(c, "input", LAYERS, window=w)) for w in ("early", "late")]
+    rows.append(("median over coordinates", _test(c, "input", LAYERS, over_units="_median")))
+    rows.append(("median over snapshots", _test(c, "input", LAYERS, summary="median")))
+    rows += [(f"lr {lr:g}", _test(c, "input", LAYERS, lr=lr)) for lr in c.ev.lrs("vgg") if lr != LR]
+    return rows

@@ -93,3 +93,33 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         ),
     ]
     return primary, secondaries
+
+
+def multiverse(c: Context) -> list[tuple[str, Outcome]]:
+    """The gap over the whole run (the area under the training curve: no end of
+    training, so no settling), at the end after re-estimating BN's statistics on clean
+    batches, and at every other lr the grid has noisy BN."""
+    margin = c.a.margin_points
+
+    def gap(lr: float, quantity: str, what: str, settled: bool) -> Outcome:
+        h = Hypothesis(
+            f"VGG lr {lr:g}: {what}, noisy BN - BN",
+            f"noisy BN's {what} minus BN's (VGG, lr {lr:g})",
+            "points",
+            "above",
+            -margin,
+        )
+        noisy, bn = ("vgg", "noisy_batchnorm", lr), ("vgg", "batchnorm", lr)
+        return c.scalar(h, noisy, bn, quantity, settled=settled)
+
+    rows = [
+        ("the gap over the whole run (mean training accuracy, train mode)",
+         gap(LR, "train_acc_mean", "mean training accuracy over the run (train mode)", False)),
+        ("test accuracy, BN statistics re-estimated on clean batches",
+         gap(LR, "test_acc_clean_stats", "test accuracy with clean BN statistics", True)),
+    ]  # fmt: skip
+    for lr in c.ev.lrs("vgg"):
+        if lr != LR and c.ev.find("vgg", "noisy_batchnorm", lr):
+            what = "training accuracy in training mode"
+            rows.append((f"lr {lr:g}", gap(lr, "train_mode_acc", what, True)))
+    return rows

@@ -13,6 +13,7 @@ import math
 
 from bnpipe.analysis.claims.context import Context
 from bnpipe.analysis.claims.judging import Hypothesis, Outcome
+from bnpipe.analysis.claims.multiverse import relabel
 
 NUMBER = 4
 TITLE = "Internal covariate shift (Definition 2.1) is not reduced by BatchNorm"
@@ -83,6 +84,25 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
             c.curve(_near_one(lr, cos), std, std, "ics", "cos", LAYERS["dln"], "all", log=False)
         )
     return primary, secondaries
+
+
+def multiverse(c: Context) -> list[tuple[str, Outcome]]:
+    """Each layer alone, the early and late windows, the median over snapshots, the
+    absolute ||G - G'||, and every other lr of the grid."""
+    ratio = c.a.ratio_margin
+
+    def alt(choice: str, lr: float = 0.1, layers=LAYERS["vgg"], window: str = "all",
+            summary: str = "mean", metric: str = "rel_l2") -> tuple[str, Outcome]:  # fmt: skip
+        h = relabel(_ratio("vgg", lr, metric, ratio), choice)
+        bn, std = ("vgg", "batchnorm", lr), ("vgg", "standard", lr)
+        return choice, c.curve(h, bn, std, "ics", metric, layers, window, summary=summary)
+
+    rows = [alt(f"layer #{k} alone", layers=(k,)) for k in LAYERS["vgg"]]
+    rows += [alt(f"{w} window", window=w) for w in ("early", "late")]
+    rows.append(alt("median over snapshots", summary="median"))
+    rows.append(alt("||G - G'|| (not relative)", metric="l2"))
+    rows += [alt(f"lr {lr:g}", lr=lr) for lr in c.ev.lrs("vgg") if lr != 0.1]
+    return rows
 
 
 def numbers(c: Context) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bnpipe.analysis.claims.context import Context
 from bnpipe.analysis.claims.judging import Hypothesis, Outcome
+from bnpipe.analysis.claims.multiverse import WINDOW_WORDS, relabel
 
 NUMBER = 5
 TITLE = "BatchNorm makes the loss landscape smoother"
@@ -54,3 +55,22 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
     for lr in c.ev.lrs("dln"):
         secondaries += [test("dln", lr, "beta", "early"), test("dln", lr, "loss_range", "early")]
     return primary, secondaries
+
+
+def multiverse(c: Context) -> list[tuple[str, Outcome]]:
+    """The late and whole-run windows, the median over snapshots, a random direction,
+    the loss range and the gradient change in place of beta, and every other lr."""
+
+    def alt(choice: str, lr: float = 0.1, window: str = "early", summary: str = "mean",
+            probe: str = "landscape", metric: str = "beta") -> tuple[str, Outcome]:  # fmt: skip
+        h = relabel(_smoother("vgg", lr, probe, metric, window), choice)
+        std, bn = ("vgg", "standard", lr), ("vgg", "batchnorm", lr)
+        return choice, c.curve(h, std, bn, probe, metric, (0,), window, summary=summary)
+
+    rows = [alt(WINDOW_WORDS[w], window=w) for w in ("late", "all")]
+    rows.append(alt("median over snapshots", summary="median"))
+    rows.append(alt("a random direction", probe="landscape_random"))
+    rows.append(alt("loss range instead of beta", metric="loss_range"))
+    rows.append(alt("gradient change instead of beta", metric="gpred_max"))
+    rows += [alt(f"lr {lr:g}", lr=lr) for lr in c.ev.lrs("vgg") if lr != 0.1]
+    return rows

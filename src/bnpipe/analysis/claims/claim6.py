@@ -51,11 +51,16 @@ LR = 0.1
 VARIANTS = ("l1", "l2", "linf")
 
 
-def variant_tests(c: Context, p: str) -> list[Outcome]:
+def variant_tests(c: Context, p: str, window: str = "all", summary: str = "mean") -> list[Outcome]:
+    """A variant's two tests: beta over the window's trained snapshots (`summary`:
+    Context.curve), and final test accuracy."""
     lp, bn = ("vgg", p, LR), ("vgg", "batchnorm", LR)
+    snapshots = "all trained snapshots" if window == "all" else f"the {window} window"
+    how = "" if summary == "mean" else f", {summary} over snapshots"
+    choice = "" if (window, summary) == ("all", "mean") else f" ({snapshots}{how})"
     beta = Hypothesis(
-        f"VGG lr {LR:g}: effective beta, {p} / BN",
-        f"{p}'s effective beta-smoothness over BN's (VGG lr {LR:g}, all trained snapshots)",
+        f"VGG lr {LR:g}: effective beta, {p} / BN{choice}",
+        f"{p}'s effective beta-smoothness over BN's (VGG lr {LR:g}, {snapshots}{how})",
         "log",
         "below",
         math.log(c.a.ratio_margin),
@@ -68,7 +73,7 @@ def variant_tests(c: Context, p: str) -> list[Outcome]:
         -c.a.margin_points,
     )
     return [
-        c.curve(beta, lp, bn, "landscape", "beta", (0,), "all"),
+        c.curve(beta, lp, bn, "landscape", "beta", (0,), window, summary=summary),
         c.scalar(acc, lp, bn, "final_test_acc", settled=True),  # the end of training
     ]
 
@@ -129,7 +134,35 @@ def guard_contradicted(tests: list[Outcome], alpha: float) -> None:
 
 
 def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
-    per_variant = {p: variant_tests(c, p) for p in VARIANTS}
+    primary = _primary(c)
+    secondaries = []
+    for lr in c.ev.lrs("dln"):
+        loss = Hypothesis(
+            f"DLN lr {lr:g}: final training loss, l1 / BN",
+            f"l1's final training loss over BN's (DLN lr {lr:g})",
+            "log",
+            "below",
+            0.0,
+        )
+        secondaries.append(
+            c.scalar(
+                loss, ("dln", "l1", lr), ("dln", "batchnorm", lr), "final_train_loss", log=True
+            )
+        )
+    return primary, secondaries
+
+
+def multiverse(c: Context) -> list[tuple[str, Outcome]]:
+    """Beta over the early and the late window, and its median over snapshots, each
+    variant's six tests judged again by the same rule."""
+    rows = [(f"beta over the {w} window", _primary(c, w)) for w in ("early", "late")]
+    rows.append(("beta's median over snapshots", _primary(c, summary="median")))
+    return rows
+
+
+def _primary(c: Context, window: str = "all", summary: str = "mean") -> Outcome:
+    """The compound primary (module docstring), beta read over `window` by `summary`."""
+    per_variant = {p: variant_tests(c, p, window, summary) for p in VARIANTS}
     verdicts = judge_parts(per_variant, c.a.confidence)
     reasons = []
     for parts in per_variant.values():
@@ -151,21 +184,7 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
         notes=[f"{p}: {v}" for p, v in verdicts.items()] + _checks_note(per_variant),
         parts=[o for parts in per_variant.values() for o in parts],
     )
-    secondaries = []
-    for lr in c.ev.lrs("dln"):
-        loss = Hypothesis(
-            f"DLN lr {lr:g}: final training loss, l1 / BN",
-            f"l1's final training loss over BN's (DLN lr {lr:g})",
-            "log",
-            "below",
-            0.0,
-        )
-        secondaries.append(
-            c.scalar(
-                loss, ("dln", "l1", lr), ("dln", "batchnorm", lr), "final_train_loss", log=True
-            )
-        )
-    return primary, secondaries
+    return primary
 
 
 def _checks_note(per_variant: dict[str, list[Outcome]]) -> list[str]:

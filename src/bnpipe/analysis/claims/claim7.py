@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from bnpipe.analysis.claims.context import Context
 from bnpipe.analysis.claims.judging import Hypothesis, Outcome
+from bnpipe.analysis.claims.multiverse import WINDOW_WORDS, relabel
 
 NUMBER = 7
 TITLE = "Theorem 4.1: BatchNorm reduces the gradient that reaches a layer"
@@ -42,20 +43,50 @@ def _reduction(model: str, lr: float, window: str) -> Hypothesis:
     )
 
 
+def _layers(c: Context, model: str) -> tuple[int, ...]:
+    return tuple(range(1, 14)) if model == "vgg" else tuple(range(1, c.params.dln.layers))
+
+
+def _test(
+    c: Context, model: str, lr: float, window: str = "late", layers: tuple[int, ...] = (),
+    over_units: str = "median", summary: str = "mean", choice: str = "",
+) -> Outcome:  # fmt: skip
+    """BN's log factor (over_units "median" or "mean" of the units' factors), averaged
+    over `layers` (default: every BN layer) and the window's trained snapshots."""
+    bn, h = (model, "batchnorm", lr), _reduction(model, lr, window)
+    return c.curve(
+        relabel(h, choice) if choice else h, bn, bn, "theorem41",
+        f"log_reduction_{over_units}", layers or _layers(c, model), window, log=False,
+        settled=True, summary=summary,  # gamma^2 / sigma^2 moves while BN learns
+    )  # fmt: skip
+
+
 def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
     def test(model: str, lr: float, window: str = "late") -> Outcome:
-        bn = (model, "batchnorm", lr)
-        layers = tuple(range(1, 14)) if model == "vgg" else tuple(range(1, c.params.dln.layers))
-        return c.curve(
-            _reduction(model, lr, window), bn, bn, "theorem41", "log_reduction_median", layers,
-            window, log=False, settled=True,  # gamma^2 / sigma^2 moves while BN learns
-        )  # fmt: skip
+        return _test(c, model, lr, window)
 
     primary = test("vgg", LR)
     secondaries = [test("vgg", LR, "all")]
     secondaries += [test("vgg", lr) for lr in c.ev.lrs("vgg") if lr != LR]
     secondaries += [test("dln", lr) for lr in c.ev.lrs("dln")]
     return primary, secondaries
+
+
+def multiverse(c: Context) -> list[tuple[str, Outcome]]:
+    """The whole run and the early window, the mean over units, the median over
+    snapshots, each layer alone, and every other lr of the grid."""
+    rows = [
+        (WINDOW_WORDS[w], _test(c, "vgg", LR, w, choice=WINDOW_WORDS[w])) for w in ("all", "early")
+    ]
+    rows.append(
+        ("mean over units", _test(c, "vgg", LR, over_units="mean", choice="mean over units"))
+    )
+    median = "median over snapshots"
+    rows.append((median, _test(c, "vgg", LR, summary="median", choice=median)))
+    for k in _layers(c, "vgg"):
+        rows.append((f"layer #{k} alone", _test(c, "vgg", LR, layers=(k,), choice=f"layer #{k}")))
+    rows += [(f"lr {lr:g}", _test(c, "vgg", lr)) for lr in c.ev.lrs("vgg") if lr != LR]
+    return rows
 
 
 def numbers(c: Context) -> list[dict]:

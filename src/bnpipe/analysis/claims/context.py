@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from bnpipe import variants
+from bnpipe.analysis import variance_split
 from bnpipe.analysis.claims.judging import NOT_TESTABLE, Hypothesis, Outcome, compare, untestable
 from bnpipe.analysis.quantities import Evidence, Group, group_name
 from bnpipe.analysis.stats import Interval, statistic_interval
@@ -47,19 +48,23 @@ class Context:
     def curve(
         self, h: Hypothesis, a: tuple[str, str, float], b: tuple[str, str, float],
         probe: str, metric: str, layers: tuple[int, ...], window: str, log: bool = True,
-        settled: bool = False,
+        settled: bool = False, summary: str = "mean",
     ) -> Outcome:  # fmt: skip
-        """A probe curve averaged over a window's trained snapshots and `layers`, per seed,
-        A against B; with a == b, A's own mean (a one-group test)."""
+        """A probe curve summarized over a window's trained snapshots (`summary`: their
+        step-weighted mean or their median) and averaged over `layers`, per seed, A
+        against B; with a == b, A's own mean (a one-group test). The outcome carries the
+        split of its variance over seeds into within-run and between-seed parts."""
         (ga, gb), missing = self._groups(h, a, b)
         if missing:
             return missing
         bounds = tuple(self.a.windows[window])
-        pairs = self.ev.window_pairs(ga, gb, probe, metric, layers, bounds, log)
+        pairs = self.ev.window_pairs(ga, gb, probe, metric, layers, bounds, log, summary)
         if pairs.untestable:
             return untestable(h, pairs.untestable)
         one_group = ga == gb
-        out = self._compare(h, pairs.a, None if one_group else pairs.b, self._notes(ga, gb))
+        b_values, b_points = (None, None) if one_group else (pairs.b, pairs.points_b)
+        out = self._compare(h, pairs.a, b_values, self._notes(ga, gb))
+        out.variance = variance_split.split(pairs.a, b_values, pairs.points_a, b_points, summary)
         return self._settle(out, ga, gb) if settled else out
 
     def _compare(self, h: Hypothesis, a: dict, b: dict | None, notes: list[str]) -> Outcome:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 from scipy.stats import t as student_t
 
-from bnpipe.analysis import error_rates
+from bnpipe.analysis import error_rates, variance_split
 from bnpipe.analysis.error_rates import Check
 from bnpipe.analysis.stats import Interval, holm, seeds_for_power, statistic_interval
 
@@ -117,6 +117,7 @@ class Outcome:
     min_seeds: int = 2  # seeds (pairs) an interval needs
     draws: int = 0  # of the error check (0: none)
     check: Check | None = None  # the error check of the interval shown
+    variance: dict | None = None  # a curve test's variance split (analysis.variance_split)
 
     def as_dict(self) -> dict:
         i = self.interval
@@ -140,6 +141,7 @@ class Outcome:
             "parts": [o.as_dict() for o in self.parts],
             "values": {"a": self.values_a, "b": self.values_b},  # seed -> value
             "error_check": self.check.as_dict() if self.check else None,
+            "variance": self.variance,
         }
 
 
@@ -283,6 +285,8 @@ def sentence(o: Outcome) -> str:
         text += " " + power_sentence(i, h.threshold, o.level)
     if o.check is not None:
         text += " " + error_rates.describe(o.check, o.seeds)
+    if o.variance is not None:
+        text += " " + variance_split.describe(o.variance)
     return text
 
 

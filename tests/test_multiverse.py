@@ -1,0 +1,170 @@
+"""Each claim's multiverse panel, the variance split of a curve test, and the long arm's
+settling rule, against answers known by construction."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, raw_params
+from synthetic import evidence
+
+from bnpipe.analysis import variance_split
+from bnpipe.analysis.claims import judge_all
+from bnpipe.analysis.claims.judging import (
+    INCONCLUSIVE,
+    NOT_TESTABLE,
+    SUPPORTED,
+    Hypothesis,
+    Outcome,
+    compare,
+)
+from bnpipe.analysis.claims.multiverse import DECLARED, in_brief, panel
+from bnpipe.analysis.quantities import window_mean
+from bnpipe.analysis.settling import late_rise, settle_step
+from bnpipe.params import load_params
+
+PARAMS = load_params(raw_params("quick"))
+H = Hypothesis("t", "t", "raw", "above", 0.0)
+
+
+def _outcome(values: list[float]) -> Outcome:
+    return compare(H, dict(enumerate(values)), None, 0.95, 3)
+
+
+def test_a_panel_agrees_disagrees_or_cannot_judge():
+    yes, no = _outcome([1.0, 1.1, 0.9]), _outcome([1.0, -1.2, 0.3])
+    assert (yes.verdict, no.verdict) == (SUPPORTED, INCONCLUSIVE)
+    gated = _outcome([1.0, 1.1, 0.9])
+    gated.verdict, gated.reason = NOT_TESTABLE, "not settled"
+
+    agreeing = panel(yes, [("a", _outcome([2.0, 2.1, 1.9])), ("b", gated)])
+    assert agreeing["agrees"] is True and agreeing["rows"][0]["alternative"] == DECLARED
+    assert "all 1 alternatives that judge give `supported`; 1 cannot judge" in agreeing["words"]
+    assert agreeing["rows"][2]["interval_verdict"] == SUPPORTED  # gated, but its interval says
+
+    disagreeing = panel(yes, [("lag 5", no), ("b", yes)])
+    assert disagreeing["agrees"] is False
+    assert "1 of the 2 alternatives that judge differ" in disagreeing["words"]
+    assert "lag 5: inconclusive" in disagreeing["words"]
+    assert in_brief(disagreeing) == "disagrees (1 of the 2 of 2 that judge)"
+
+    silent = panel(gated, [("b", gated)])
+    assert silent["agrees"] is None and "No alternative of the 1 can judge" in silent["words"]
+    assert "2 supported" in silent["words"]  # what the gated intervals alone would give
+
+
+def test_each_claim_panel_re_judges_its_primary_under_its_alternatives():
+    """Standard 4x rougher along g only (not in a random direction): claim 5's primary is
+    supported, and its panel names the random direction as the alternative that differs."""
+    ev = evidence(
+        np.random.default_rng(7), lrs={"vgg": (0.1,)}, noise=0.05, seed_effect=0.05,
+        shift={("standard", "landscape.beta"): math.log(4.0)},
+    )  # fmt: skip
+    claims = {c["claim"]: c for c in judge_all(ev, PARAMS)}
+    five = claims[5]["multiverse"]
+    assert claims[5]["verdict"] == SUPPORTED
+    rows = {r["alternative"]: r for r in five["rows"]}
+    assert rows["a random direction"]["verdict"] != SUPPORTED
+    assert rows["late window"]["verdict"] == rows["median over snapshots"]["verdict"] == SUPPORTED
+    assert rows["late window"]["estimate"] == pytest.approx(4.0, rel=0.2)  # shown as a ratio
+    assert five["agrees"] is False and "a random direction" in five["words"]
+    for n, c in claims.items():  # every claim has a panel, the primary first
+        assert c["multiverse"]["rows"][0]["verdict"] == c["verdict"], n
+        assert len(c["multiverse"]["rows"]) >= 3, n
+    two = {r["alternative"] for r in claims[2]["multiverse"]["rows"]}
+    assert {"layer #3 alone", "layer #11 alone", "early window", "late window"} <= two
+    one = {r["alternative"] for r in claims[1]["multiverse"]["rows"]}
+    assert "test accuracy at step 125 of 250" in one
+
+
+def test_the_variance_split_of_a_trapezoid_mean_and_of_a_median():
+    # two snapshots at steps 0 and 100: weights 1/2, 1/2; s^2 = (3 - 1)^2 / 2 = 2
+    assert variance_split.summary_variance(np.array([0, 100]), np.array([1.0, 3.0]), "mean") == (
+        pytest.approx(2 * 0.5)
+    )
+    steps = np.array([0.0, 10, 50, 100])
+    w = variance_split.trapezoid_weights(steps)
+    v = np.array([2.0, 5.0, -1.0, 4.0])
+    assert w.sum() == pytest.approx(1) and (w * v).sum() == pytest.approx(
+        window_mean(steps, v, 0, 100)
+    )
+    assert variance_split.summary_variance(steps, v, "median") == pytest.approx(
+        math.pi / 2 * np.var(v, ddof=1) / 4
+    )
+
+
+def test_pure_snapshot_noise_is_split_as_within_run():
+    """Every seed has the same true level; each run's 6 snapshots scatter by sd 1: the
+    variance over 400 seeds of the paired difference is all within-run, and the split
+    says so (within / total near 1); with a seed effect of sd 2 it is mostly between."""
+    rng = np.random.default_rng(0)
+    steps = np.linspace(0, 500, 6)
+
+    def runs(seed_sd: float):
+        a, b, pa, pb = {}, {}, {}, {}
+        for s in range(400):
+            e = rng.normal(0, seed_sd)
+            va, vb = e + rng.normal(0, 1, 6), rng.normal(0, 1, 6)
+            pa[s], pb[s] = (steps, va), (steps, vb)
+            a[s], b[s] = window_mean(steps, va, 0, 500), window_mean(steps, vb, 0, 500)
+        return variance_split.split(a, b, pa, pb)
+
+    noise = runs(0.0)
+    assert noise["within_share"] == pytest.approx(1.0, abs=0.15)
+    seeds = runs(2.0)
+    assert seeds["between"] / seeds["total"] > 0.8
+    assert "within runs" in variance_split.describe(seeds)
+
+
+def test_settling_finds_the_length_after_which_every_run_has_settled():
+    """Accuracy t / 10,000 up to step 8,000, then flat at 0.8: a run of T steps rose
+    3.6 points over its last tenth at T = 9,000, 0.84 at 9,500, 0 from 10,000 on; short
+    runs of a slow rise also rise < 1 point (first_below), which is not settling."""
+    t = np.arange(12_000)
+    acc = pd.Series(np.minimum(t / 10_000, 0.8), index=t)
+    assert late_rise(acc, 9_000, 0.1) == pytest.approx(0.0356, abs=5e-4)
+    assert late_rise(acc, 9_500, 0.1) == pytest.approx(0.0084, abs=5e-4)
+    s = settle_step(acc, list(range(500, 12_001, 500)), 0.1, 0.01)
+    assert s.first_below == 500 and s.settled_from == 9_500
+    assert settle_step(acc, [9_000], 0.1, 0.01).settled_from is None
+
+
+def test_the_long_arm_trains_one_run_past_the_scale_and_reports_its_settling(tmp_path):
+    prepared = ROOT / "data/prepared/smoke/cifar10.npz"
+    if not prepared.exists():
+        pytest.skip("the smoke scale's prepared data (made by the integration test)")
+    out = tmp_path / "long"
+    cmd = [
+        sys.executable,
+        str(ROOT / "workflow/scripts/long_arm.py"),
+        "--params",
+        str(ROOT / "params.yaml"),
+        "--scale",
+        "smoke",
+        "--run",
+        "vgg-batchnorm-lr0.1-s0",
+        "--steps",
+        "40",
+        "--every",
+        "10",
+        "--prepared",
+        str(prepared),
+        "--out",
+        str(out),
+    ]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    result = json.loads((out / "vgg-batchnorm-lr0.1-s0.json").read_text())
+    history = pd.read_csv(out / "vgg-batchnorm-lr0.1-s0" / "history.csv")
+    assert result["steps"] == 40 and history.step.max() == 40  # the scale's 12 steps, x3.3
+    acc = history.dropna(subset=["train_acc"]).set_index("step").train_acc
+    assert result["settling"]["candidates"] == [10, 20, 30, 40]
+    assert result["settling"]["rises"] == pytest.approx(
+        [late_rise(acc, t, 0.1) for t in (10, 20, 30, 40)]
+    )
+    assert result["train_s_per_step"] > 0
