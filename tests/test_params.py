@@ -83,6 +83,12 @@ def _broken(mutate) -> str:
         (lambda r: r["grid"].update(variants=["l1", "l1"]), "grid.variants: l1 listed twice"),
         (lambda r: r["grid"]["lrs"].update(vgg=[0.1, 0.1000000001]), "share an id (vgg-"),
         (lambda r: r["speed"].update(precision="fp16"), "speed.precision: 'fp16'"),
+        (lambda r: r["grid"].update(seeds_at={"vgg": {0.2: {"l1": [0]}}}), "seeds_at.vgg.0.2"),
+        (lambda r: r["grid"].update(seeds_at={"vgg": {0.1: {"bn": [0]}}}), "seeds_at.vgg.0.1.bn"),
+        (lambda r: r["grid"].update(seeds_at={"vgg": {0.1: {"l1": []}}}), "at least one"),
+        (lambda r: r["train"]["dense"].update(window=[0.3, 0.1]), "train.dense.window"),
+        (lambda r: r["train"]["dense"].update(probes=["ics2"]), "unknown probe 'ics2'"),
+        (lambda r: r["train"]["dense"].update(snapshots=-1), "train.dense.snapshots"),
     ],
 )
 def test_bad_params_name_the_key(mutate, expected):
@@ -131,3 +137,14 @@ def test_a_protocol_key_the_scale_overrides_is_named_when_changed():
     paper = raw_params("paper")
     paper["train"]["steps"] = 500  # the paper scale overrides nothing
     assert shadowed_changes(paper, raw_params("paper")) == []
+
+
+def test_a_group_runs_its_own_seeds_where_seeds_at_lists_it():
+    raw = raw_params("paper")
+    raw["grid"]["seeds_at"] = {"vgg": {0.1: {"standard": [0, 1, 2, 3, 4, 5, 6]}}}
+    params = load_params(raw)
+    ids = {spec.id for spec in params.runs()}
+    assert "vgg-standard-lr0.1-s6" in ids and "vgg-batchnorm-lr0.1-s6" not in ids
+    assert "vgg-standard-lr0.5-s6" not in ids  # the other lr keeps grid.seeds.vgg
+    assert params.grid.seeds_of("vgg", "standard", 0.1) == (0, 1, 2, 3, 4, 5, 6)
+    assert params.grid.seeds_of("vgg", "l1", 0.1) == params.grid.seeds["vgg"]

@@ -17,7 +17,7 @@ from bnpipe.layout import LAG_RECORD, snapshot_path
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params
 from bnpipe.training import speed
-from bnpipe.training.schedule import snapshot_steps
+from bnpipe.training.schedule import snapshot_plan, snapshot_steps
 from bnpipe.training.train import train_run
 
 
@@ -68,7 +68,10 @@ def _saved(root, name, record):
 def test_outputs_follow_the_schedule(setup):
     root, params = setup
     record = _run(setup, "plain")
-    steps = snapshot_steps(params.train.steps, params.train.snapshots, params.train.log_share)
+    schedule = snapshot_steps(params.train.steps, params.train.snapshots, params.train.log_share)
+    dense = snapshot_plan(params.train)[1]
+    assert dense == [4, 6]  # smoke's train.dense: 2 in [0.2, 0.6] of 12 steps
+    steps = sorted(schedule + dense)
     assert record["status"] == "completed" and record["snapshot_steps"] == steps
     assert all(snapshot_path(_snaps(root, "plain"), s).exists() for s in steps)
     history = pd.read_csv(root / "plain" / "history.csv")
@@ -225,7 +228,8 @@ def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, var
     lag, T = params.probe.activations.lag, params.train.steps
     recorded = torch.load(root / f"lag-record-{variant}" / LAG_RECORD)
     assert recorded["lag"] == lag > 0
-    assert sorted(recorded["moments"]) == [t for t in record["snapshot_steps"] if t + lag <= T]
+    schedule = snapshot_plan(params.train)[0]  # the dense snapshots have no lag shift
+    assert sorted(recorded["moments"]) == [t for t in schedule if t + lag <= T]
     assert record["timing"]["lag_record_s"] > 0
     task = make_task(spec, params, root / "prepared.npz", "cpu")
     x, y = task.probe_batch(params.probe.batch_size)
@@ -281,7 +285,8 @@ def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, mo
             list(prober.measure(step, make_probes(only)))[0][1] for step in prober.snapshot_steps()
         ]
     steps, last = record["snapshot_steps"], params.train.steps
-    assert replays == [last, *steps]  # with the record: the last snapshot only
+    dense = snapshot_plan(params.train)[1]  # no record there: the runner never asks
+    assert replays == [*dense, last, *steps]  # with the record: the last snapshot only
     # training's lag steps ran in channels_last, the replay's in NCHW: two fp32
     # trajectories whose updates differ by training's round-off (measured here: <= 1.5e-3
     # relative in a shift after 2 steps)
@@ -350,3 +355,27 @@ def test_clean_statistics_switch_the_noise_off_and_leave_the_model_alone(setup):
         assert list(CleanStatsProbe(4).measure(earlier)) == []  # the final state only
     assert results["noisy_batchnorm"] == results["batchnorm"]
     assert 0 <= results["batchnorm"]["test_acc_clean_stats"] <= 1
+
+
+def test_the_dense_snapshots_get_only_the_dense_probes(setup):
+    """train.dense adds snapshots that only its probes measure: at smoke's steps 4 and 6
+    the landscape alone, every other probe on the schedule's steps (0, 3, 12)."""
+    from bnpipe.probes.runner import probe_run
+    from bnpipe.training.schedule import dense_steps, probes_at
+
+    root, params = setup
+    if not (root / "plain" / "run.json").exists():
+        _run(setup, "plain")
+    spec = params.run("vgg-batchnorm-lr0.1-s0")
+    raw = raw_params("smoke")
+    raw["probe"]["run"] = ["landscape", "sharpness"]
+    only = load_params(raw)
+    table = probe_run(spec, only, root / "prepared.npz", root / "plain", _snaps(root, "plain"),
+                      root / "dense.csv", progress=False)  # fmt: skip
+    by_step = table.groupby("step").probe.unique().map(sorted).to_dict()
+    every, dense = ["landscape", "sharpness"], ["landscape"]
+    assert by_step == {0: every, 3: every, 4: dense, 6: dense, 12: every}
+    assert dense_steps(3000, 10, (0.1, 0.25)) == [341, 382, 423, 464, 505, 545, 586, 627, 668, 709]
+    assert dense_steps(3000, 0, (0.1, 0.25)) == []
+    assert probes_at(4, [4, 6], ["ics", "landscape"], only.train) == ["landscape"]
+    assert probes_at(3, [4, 6], ["ics", "landscape"], only.train) == ["ics", "landscape"]

@@ -26,7 +26,7 @@ from bnpipe.probe_registry import probe_names
 MODELS = variants.MODELS
 SCALES = ("quick", "cpu", "paper", "smoke")
 # per-model mappings that a scale replaces whole, not key by key
-WHOLE = ("lrs", "seeds", "variants_at")
+WHOLE = ("lrs", "seeds", "variants_at", "seeds_at")
 
 
 class ParamsError(ValueError):
@@ -56,11 +56,18 @@ class GridParams:
     seeds: Mapping[str, tuple[int, ...]]
     # model -> lr -> the only variants run at that lr (lrs not listed run every variant)
     variants_at: Mapping[str, Mapping[float, tuple[str, ...]]]
+    # model -> lr -> variant -> its seeds, in place of seeds[model]: more seeds only for
+    # the groups whose tests need the power (groups not listed run seeds[model])
+    seeds_at: Mapping[str, Mapping[float, Mapping[str, tuple[int, ...]]]]
 
     def runs_variant(self, model: str, variant: str, lr: float) -> bool:
         """Whether the grid has a run of `variant` at `lr` (before the seeds)."""
         only = self.variants_at.get(model, {})
         return lr not in only or variant in only[lr]
+
+    def seeds_of(self, model: str, variant: str, lr: float) -> tuple[int, ...]:
+        """The seeds of one group: seeds_at's where it lists the group, else the model's."""
+        return self.seeds_at.get(model, {}).get(lr, {}).get(variant, self.seeds[model])
 
     def check(self, where: str) -> None:
         for key in ("models", "variants"):
@@ -108,6 +115,20 @@ class GridParams:
             for model in getattr(self, key):
                 if model not in MODELS:
                     raise ParamsError(f"grid.{key}: unknown model {model!r} (allowed: {MODELS})")
+        self._check_seeds_at()
+
+    def _check_seeds_at(self) -> None:
+        for model, at in self.seeds_at.items():
+            for lr, groups in at.items():
+                where = f"grid.seeds_at.{model}.{lr}"
+                if model not in self.models or lr not in self.lrs[model]:
+                    raise ParamsError(f"{where}: not a learning rate of grid.lrs.{model}")
+                for variant, seeds in groups.items():
+                    if not self.runs_variant(model, variant, lr) or variant not in self.variants:
+                        raise ParamsError(f"{where}.{variant}: not a group of the grid")
+                    _distinct(seeds, f"{where}.{variant}")
+                    if not seeds or min(seeds) < 0:
+                        raise ParamsError(f"{where}.{variant}: seeds >= 0, at least one")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +147,24 @@ class VGGParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class DenseParams:
+    """Extra snapshots in one window of a run, measured only by a few probes: a test that
+    averages a cheap probe over a short window reads many snapshots there, not two."""
+
+    snapshots: int  # evenly spaced in `window`, besides the schedule's; 0 = none
+    window: tuple[float, ...]  # [lo, hi]: fractions of the run's steps
+    probes: tuple[str, ...]  # the probes run on them (every probe runs on the schedule's)
+
+    def check(self, where: str) -> None:
+        _at_least(self.snapshots, 0, f"{where}.snapshots")
+        if len(self.window) != 2 or not 0 <= self.window[0] < self.window[1] <= 1:
+            raise ParamsError(f"{where}.window: [lo, hi] with 0 <= lo < hi <= 1, got {self.window}")
+        for name in self.probes:
+            if name not in probe_names():
+                raise ParamsError(f"{where}.probes: unknown probe {name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainParams:
     steps: int
     batch_size: int
@@ -134,6 +173,7 @@ class TrainParams:
     snapshots: int
     log_share: float  # of the snapshots between 0 and the last step: log-spaced, the rest even
     eval_train_images: int  # training images evaluated (a fixed subset per seed), 0 = all
+    dense: DenseParams
 
     def check(self, where: str) -> None:
         for key in ("steps", "batch_size", "eval_every", "checkpoint_every"):
@@ -373,7 +413,7 @@ class Params:
             if variant in variants.for_model(model)
             for lr in g.lrs[model]
             if g.runs_variant(model, variant, lr)
-            for seed in g.seeds[model]
+            for seed in g.seeds_of(model, variant, lr)
         ]
 
     def training(self, model: str) -> TrainParams:

@@ -39,6 +39,7 @@ STEP_CODE: dict[str, tuple[str, ...]] = {
         "src/bnpipe/probes",
         "src/bnpipe/probe_registry.py",
         "src/bnpipe/training/lag_record.py",
+        "src/bnpipe/training/schedule.py",  # which probes measure a dense snapshot
         "src/bnpipe/training/speed.py",
         "workflow/scripts/probe.py",
     ),

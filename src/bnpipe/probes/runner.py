@@ -23,6 +23,7 @@ from bnpipe.probe_registry import make_probes
 from bnpipe.probes.context import COLUMNS, Probe, SnapshotContext
 from bnpipe.training import speed
 from bnpipe.training.lag_record import load_lag_record, record_signature, shift_lag
+from bnpipe.training.schedule import probes_at, snapshot_plan
 
 
 class SnapshotProber:
@@ -132,10 +133,13 @@ def probe_run(
     prober = SnapshotProber(spec, params, prepared, run_dir, snapshots, device)
     probes = make_probes(params)
     steps = prober.snapshot_steps()
+    settings = params.training(spec.model)
+    _, dense = snapshot_plan(settings)
     rows = []
     seconds = {probe.name: 0.0 for probe in probes}
     for step in tqdm(steps, desc=f"probe {spec.id}", disable=not progress):
-        for name, measured, spent in prober.measure(step, probes):
+        names = probes_at(step, dense, [p.name for p in probes], settings)
+        for name, measured, spent in prober.measure(step, [p for p in probes if p.name in names]):
             rows += [
                 (spec.id, step, layer, name, metric, value) for layer, metric, value in measured
             ]

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from bnpipe.models import build_model
-from bnpipe.params import Params
+from bnpipe.params import Params, TrainParams
 
 KEEP_SNAPSHOTS_UP_TO = 10e9  # bytes: `auto` keeps a scale's snapshots below this total
 
@@ -35,6 +35,35 @@ def snapshot_steps(total_steps: int, n: int, log_share: float = 0.5) -> list[int
     return sorted(chosen)
 
 
+def dense_steps(total_steps: int, snapshots: int, window: tuple[float, ...]) -> list[int]:
+    """`snapshots` steps evenly spaced strictly inside the window [lo, hi] (fractions of
+    total_steps), e.g. 10 in [0.1, 0.25] of 3,000 steps: every ~41 steps from 341 to 709."""
+    if snapshots <= 0:
+        return []
+    lo, hi = window[0] * total_steps, window[1] * total_steps
+    inside = np.round(np.linspace(lo, hi, snapshots + 2)[1:-1]).astype(int)
+    return sorted({int(s) for s in inside})
+
+
+def snapshot_plan(settings: TrainParams) -> tuple[list[int], list[int]]:
+    """(schedule, dense): the steps every probe measures (snapshot_steps) and the extra
+    steps only train.dense.probes measure (dense_steps, less any already scheduled)."""
+    schedule = snapshot_steps(settings.steps, settings.snapshots, settings.log_share)
+    d = settings.dense
+    extra = [s for s in dense_steps(settings.steps, d.snapshots, d.window) if s not in schedule]
+    return schedule, extra
+
+
+def probes_at(
+    step: int, dense: list[int], probe_names: list[str], settings: TrainParams
+) -> list[str]:
+    """The probes that measure the snapshot of `step`: every one on the schedule's steps,
+    only train.dense.probes on the dense steps."""
+    if step not in dense:
+        return probe_names
+    return [name for name in probe_names if name in settings.dense.probes]
+
+
 def snapshot_bytes(params: Params) -> int:
     """Disk the grid's snapshots take (fp32 state_dicts; torch.save adds ~1 KB each),
     from parameter counts on the meta device: nothing is allocated."""
@@ -45,7 +74,8 @@ def snapshot_bytes(params: Params) -> int:
             with torch.device("meta"):
                 state = build_model(spec, params).state_dict()
             per_model[key] = sum(v.numel() * v.element_size() for v in state.values())
-        total += per_model[key] * params.training(spec.model).snapshots
+        schedule, dense = snapshot_plan(params.training(spec.model))
+        total += per_model[key] * (len(schedule) + len(dense))
     return total
 
 

@@ -42,7 +42,7 @@ from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
 from bnpipe.training import speed
 from bnpipe.training.lag_record import LagRecorder, record_signature, shift_lag
-from bnpipe.training.schedule import snapshot_steps
+from bnpipe.training.schedule import snapshot_plan
 
 WRITER_LOCK = "writer.lock"  # in out/.work: one training process per run folder
 FLUSH_EVERY = 25  # steps between device->host copies of the logged losses (one sync each)
@@ -185,8 +185,10 @@ def _set_up(spec: RunSpec, params: Params, prepared: Path, work: Path, device: s
     model = speed.prepare(build_model(spec, params).to(device), plan)
     train_step = speed.TrainingStep(model, task, spec.lr, plan, device)
     settings = params.training(spec.model)
-    schedule = set(snapshot_steps(settings.steps, settings.snapshots, settings.log_share))
-    lag_recorder = _lag_recorder(spec, params, task, model, device, schedule)
+    probed, dense = snapshot_plan(settings)
+    schedule = set(probed) | set(dense)
+    # the lag shift is measured on the schedule's snapshots only (dense ones skip it)
+    lag_recorder = _lag_recorder(spec, params, task, model, device, set(probed))
     fingerprint = {
         "run": spec.id,
         "params": params.digest(*params.run_sections(spec)),
