@@ -230,20 +230,26 @@ def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, var
     assert recorded["lag"] == lag > 0
     schedule = snapshot_plan(params.train)[0]  # the dense snapshots have no lag shift
     assert sorted(recorded["moments"]) == [t for t in schedule if t + lag <= T]
+    also = params.probe.activations.also_lags
+    assert recorded["also_lags"] == also == (1, 3)
+    for other in also:  # the same moments at each also-lag
+        assert sorted(recorded["also"][other]) == [t for t in schedule if t + other <= T]
     assert record["timing"]["lag_record_s"] > 0
     task = make_task(spec, params, root / "prepared.npz", "cpu")
     x, y = task.probe_batch(params.probe.batch_size)
     coordinates = params.probe.activations.coordinates
     assert recorded["signature"] == f"NCHW, fp64, eager; {coordinates} coordinates per layer"
-    for t, later in recorded["moments"].items():
+    entries = [(lag, t, m) for t, m in recorded["moments"].items()]
+    entries += [(L, t, m) for L in also for t, m in recorded["also"][L].items()]
+    for L, t, later in entries:
         model = _training_model(spec, params)
         model.load_state_dict(torch.load(snapshot_path(_snaps(root, f"lag-record-{variant}"), t)))
         set_step(noise_layers(model), t)
         with frozen_stats(model), preserved_state(model):
-            replay_sgd(SnapshotContext(spec, params, t, model, x, y, task), lag)
+            replay_sgd(SnapshotContext(spec, params, t, model, x, y, task), L)
             measured = speed.prepare_measurement(build_model(spec, params), speed.FP64)
             measured.load_state_dict(model.state_dict())
-            set_step(noise_layers(measured), t + lag)
+            set_step(noise_layers(measured), t + L)
             replayed = lag_moments(measured, x, coordinates)
         assert replayed.keys() == later.keys() == {"block", "layer"}
         for site, by_layer in replayed.items():
@@ -286,15 +292,27 @@ def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, mo
         ]
     steps, last = record["snapshot_steps"], params.train.steps
     dense = snapshot_plan(params.train)[1]  # no record there: the runner never asks
-    assert replays == [*dense, last, *steps]  # with the record: the last snapshot only
+    n = 1 + len(params.probe.activations.also_lags)  # one replay per lag (2, and 1 and 3)
+    unrecorded = [s for s in steps if s in dense or s == last]  # the last: t + lag > T
+    assert replays == [s for s in unrecorded for _ in range(n)] + [
+        s for s in steps for _ in range(n)
+    ]
     # training's lag steps ran in channels_last, the replay's in NCHW: two fp32
     # trajectories whose updates differ by training's round-off (measured here: <= 1.5e-3
     # relative in a shift after 2 steps)
-    for recorded, replayed in zip(rows[True], rows[False], strict=True):
+    for step, recorded, replayed in zip(steps, rows[True], rows[False], strict=True):
         assert [r[:2] for r in recorded] == [r[:2] for r in replayed]
-        assert [r[2] for r in recorded] == pytest.approx([r[2] for r in replayed], rel=1e-2)
+        # ... and grow with the lag: at lag 3 from step 0 (noisy BN at initialization) the
+        # two trajectories' shifts differ by up to 6.7% (measured here); the record is
+        # training's own state (bit for bit, the test above), the replay its fallback
+        far = [
+            (step, k, m, a, b)
+            for (k, m, a), (_, _, b) in zip(recorded, replayed, strict=True)
+            if a != pytest.approx(b, rel=1e-1 if m.endswith("@lag3") else 1e-2)
+        ]
+        assert far == [], far
     assert any(metric == "input_coord_lag_shift" for _, metric, _ in rows[True][1])
-    raw["scales"]["smoke"]["probe"]["activations"]["lag"] = 3
+    raw["scales"]["smoke"]["probe"]["activations"]["lag"] = 4
     assert SnapshotProber(spec, load_params(raw), *folders).lag_record == {}
     assert "recorded at lag 2" in capsys.readouterr().err
     raw["scales"]["smoke"]["probe"]["activations"]["lag"] = 2

@@ -232,6 +232,9 @@ class ActivationParams:
     unit: int
     percentiles: tuple[float, ...]
     lag: int  # SGD steps replayed from each snapshot for the lag shift (0: none)
+    # the shift at these lags too (metrics ...lag_shift@lag<L>): the robustness of a test
+    # to its lag, recorded by training like the main lag's
+    also_lags: tuple[int, ...]
     # per layer, the coordinates (c, h, w) whose shift is averaged: all where a layer has
     # at most this many, else a fixed random sample of this many (the same in every run)
     coordinates: int
@@ -239,6 +242,11 @@ class ActivationParams:
     def check(self, where: str) -> None:
         _at_least(self.unit, 0, "probe.activations.unit")
         _at_least(self.lag, 0, "probe.activations.lag")
+        _distinct(self.also_lags, "probe.activations.also_lags")
+        for other in self.also_lags:
+            _at_least(other, 1, "probe.activations.also_lags")
+            if other == self.lag:
+                raise ParamsError(f"probe.activations.also_lags: {other} is the main lag")
         _at_least(self.coordinates, 512, "probe.activations.coordinates")
         if not self.percentiles or not all(0 <= q <= 100 for q in self.percentiles):
             raise ParamsError("probe.activations.percentiles: values must lie in [0, 100]")

@@ -160,21 +160,36 @@ class ActivationProbe:
     def _lag_shifts(
         self, ctx: SnapshotContext, now: Moments, lag: int
     ) -> Iterator[tuple[int, str, float]]:
-        """now: the moments at the snapshot (lag_record.Moments)."""
-        later = ctx.lag_moments
-        if later is None:  # not recorded by training: replay its steps
-            with preserved_state(ctx.model):
-                replay_sgd(ctx, lag)
-                later = lag_moments(
-                    speed.copy_in(ctx.model, speed.FP64), ctx.probe_x, self.settings.coordinates
-                )
-            set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
-        for prefix, site in LAG_SITES.items():
-            for k in sorted(now[site]):
-                for unit, infix in UNITS.items():
-                    before, after = now[site][k][unit], later[site][k][unit]
-                    for metric, value in lag_shifts(before, after).items():
-                        yield k, f"{prefix}_{infix}{metric}", value
+        """now: the moments at the snapshot (lag_record.Moments). Every shift metric at
+        the main lag; at each also-lag L, the shift averaged over units (lag_shift@lag<L>)."""
+        later = self._later(ctx, lag, ctx.lag_moments)
+        for k, name, before, after in _pairs(now, later):
+            for metric, value in lag_shifts(before, after).items():
+                yield k, f"{name}{metric}", value
+        for other in self.settings.also_lags:
+            later = self._later(ctx, other, ctx.also_lag_moments.get(other))
+            for k, name, before, after in _pairs(now, later):
+                yield k, f"{name}lag_shift@lag{other}", lag_shifts(before, after)["lag_shift"]
+
+    def _later(self, ctx: SnapshotContext, lag: int, recorded: Moments | None) -> Moments:
+        """The moments `lag` steps after the snapshot: training's record, else a replay."""
+        if recorded is not None:
+            return recorded
+        with preserved_state(ctx.model):
+            replay_sgd(ctx, lag)
+            later = lag_moments(
+                speed.copy_in(ctx.model, speed.FP64), ctx.probe_x, self.settings.coordinates
+            )
+        set_step(noise_layers(ctx.model), ctx.step)  # the snapshot's own noise again
+        return later
+
+
+def _pairs(now: Moments, later: Moments):
+    """(layer, metric prefix, moments now, moments later) per lag site, layer and unit."""
+    for prefix, site in LAG_SITES.items():
+        for k in sorted(now[site]):
+            for unit, infix in UNITS.items():
+                yield k, f"{prefix}_{infix}", now[site][k][unit], later[site][k][unit]
 
 
 def from_params(s: ProbeParams) -> ActivationProbe:

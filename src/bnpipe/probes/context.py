@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import torch
@@ -35,6 +35,8 @@ class SnapshotContext:
     # the probe batch's moments at t + lag as training recorded them (bnpipe.training.lag_record):
     # site -> layer k -> (2, C); None: the activation probe replays the lag steps
     lag_moments: dict[str, dict[int, torch.Tensor]] | None = None
+    # the same at each of probe.activations.also_lags (lag -> moments; a lag missing: replay)
+    also_lag_moments: dict[int, dict] = field(default_factory=dict)
 
     @functools.cached_property
     def replay(self) -> StepReplay:

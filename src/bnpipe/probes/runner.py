@@ -22,7 +22,7 @@ from bnpipe.params import Params, RunSpec
 from bnpipe.probe_registry import make_probes
 from bnpipe.probes.context import COLUMNS, Probe, SnapshotContext
 from bnpipe.training import speed
-from bnpipe.training.lag_record import load_lag_record, record_signature, shift_lag
+from bnpipe.training.lag_record import also_lags, load_lag_record, record_signature, shift_lag
 from bnpipe.training.schedule import probes_at, snapshot_plan
 
 
@@ -67,12 +67,14 @@ class SnapshotProber:
         return json.loads((self.run_dir / "run.json").read_text())
 
     @functools.cached_property
-    def lag_record(self) -> dict[int, dict]:
-        """Snapshot step -> training's later moments at this probe's lag, where recorded."""
-        lag = shift_lag(self.params)  # 0 without the activation probe: nothing to look up
+    def lag_record(self) -> dict[int, dict[int, dict]]:
+        """Lag -> snapshot step -> training's later moments at that lag, where recorded
+        (the main lag and the also-lags; none without the activation probe)."""
+        lag = shift_lag(self.params)
+        lags = (lag, *also_lags(self.params)) if lag else ()
         expected = self.record.get("sha256", {}).get(LAG_RECORD)
         path = self.run_dir / LAG_RECORD
-        return load_lag_record(path, expected, self._rebuild, lag, self.probe_x, self.signature)
+        return load_lag_record(path, expected, self._rebuild, lags, self.probe_x, self.signature)
 
     @property
     def signature(self) -> str:
@@ -102,10 +104,14 @@ class SnapshotProber:
     ) -> Iterator[tuple[str, list[tuple[int, str, float]], float]]:
         """Per probe, in order: (name, its rows (layer, metric, value), seconds it took)."""
         self.load(step)
-        later = self.lag_record.get(step) if self.use_lag_record else None
+        record = self.lag_record if self.use_lag_record else {}
+        lag = shift_lag(self.params)
+        later = record.get(lag, {}).get(step)
+        also = {L: record[L][step] for L in also_lags(self.params) if step in record.get(L, {})}
         ctx = SnapshotContext(
-            self.spec, self.params, step, self.model, self.probe_x, self.probe_y, self.task, later
-        )
+            self.spec, self.params, step, self.model, self.probe_x, self.probe_y, self.task,
+            later, also,
+        )  # fmt: skip
         with preserved_state(self.model), frozen_stats(self.model):
             for probe in probes:
                 start = time.perf_counter()

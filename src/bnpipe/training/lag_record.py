@@ -16,9 +16,11 @@ channels_last and fp32, which are not exact enough for a difference of moments.
 
 runs/<id>/lag_moments.pt:
   {"lag": L, "probe_batch": sha256 of the probe batch, "signature": the measurement form
-   and the coordinate count, "moments": {t: {site: {k: {unit: (2, n)}}}}}
+   and the coordinate count, "moments": {t: {site: {k: {unit: (2, n)}}}},
+   "also_lags": (L2, ...), "also": {L2: {t: ...}, ...}}
 with an entry for every snapshot t training passed t + L of (the last snapshot's t + L
-lies past the end of training; a diverged run stops early). Units: "channel" (n = C) and
+lies past the end of training; a diverged run stops early); `also` holds the same at
+each of probe.activations.also_lags (the lag's robustness check). Units: "channel" (n = C) and
 "coordinate" (n = K sampled coordinates (c, h, w), models.sites). The probe uses an entry
 only when L, the probe batch and the signature are its own; otherwise (any of them
 changed since training, the last snapshot) it replays the steps from the snapshot in
@@ -88,10 +90,15 @@ def shift_lag(params: Params) -> int:
     return params.probe.activations.lag if "activations" in params.probe.run else 0
 
 
+def also_lags(params: Params) -> tuple[int, ...]:
+    """The other lags the shift is measured at (none without the main lag)."""
+    return params.probe.activations.also_lags if shift_lag(params) else ()
+
+
 class LagRecorder:
-    """Training's side: at step t + lag of every snapshot t, the probe batch's moments,
-    read on `measured` (the model in speed.FP64's form) after copying training's
-    state into it."""
+    """Training's side: at step t + L of every snapshot t, for L the lag and each of the
+    also-lags, the probe batch's moments, read on `measured` (the model in speed.FP64's
+    form) after copying training's state into it."""
 
     def __init__(
         self,
@@ -102,29 +109,37 @@ class LagRecorder:
         coordinates: int,
         signature: str,
         snapshots: Iterable[int],
+        also: tuple[int, ...] = (),
     ):
         self.model, self.measured, self.probe_x, self.lag = model, measured, probe_x, lag
+        self.also_lags = tuple(also) if lag > 0 else ()
         self.coordinates, self.signature = coordinates, signature
         self.noise = noise_layers(measured)
-        self.snapshot_at = {t + lag: t for t in snapshots} if lag > 0 else {}
+        self.wanted: dict[int, list[tuple[int, int]]] = {}  # step -> [(snapshot t, lag L)]
+        for t in snapshots if lag > 0 else ():
+            for L in (lag, *self.also_lags):
+                self.wanted.setdefault(t + L, []).append((t, L))
         self.digest = batch_digest(probe_x)
         self.moments: dict[int, Moments] = {}  # snapshot step t -> its later moments
+        self.also: dict[int, dict[int, Moments]] = {L: {} for L in self.also_lags}
         self.seconds = 0.0  # spent recording in this process
 
     def at(self, step: int) -> None:
-        """Call at every step, before its update: records if some snapshot's t + lag."""
-        t = self.snapshot_at.get(step)
-        if t is None:
+        """Call at every step, before its update: records if some snapshot's t + L."""
+        pairs = self.wanted.get(step)
+        if not pairs:
             return
         start = time.perf_counter()
         self.measured.load_state_dict(self.model.state_dict())  # casts to its layout, dtype
         set_step(self.noise, step)
-        self.moments[t] = lag_moments(self.measured, self.probe_x, self.coordinates)
+        moments = lag_moments(self.measured, self.probe_x, self.coordinates)
+        for t, L in pairs:
+            (self.moments if self.lag == L else self.also[L])[t] = moments
         self.seconds += time.perf_counter() - start
 
     @property
     def key(self) -> tuple:
-        return self.lag, self.digest, self.signature
+        return self.lag, self.digest, self.signature, self.also_lags
 
     def state(self) -> dict:
         """What lag_moments.pt and the resume state hold."""
@@ -133,52 +148,64 @@ class LagRecorder:
             "probe_batch": self.digest,
             "signature": self.signature,
             "moments": self.moments,
+            "also_lags": self.also_lags,
+            "also": self.also,
         }
 
     def restore(self, state: dict | None, resumed_at: int) -> None:
         """Take back a resume state's entries recorded before step `resumed_at` (if its
-        lag, probe batch and signature are this recorder's)."""
+        lags, probe batch and signature are this recorder's)."""
         if state and _key(state) == self.key:
-            self.moments = {  # keyed by this module's site and unit names, so that the
-                # file's bytes equal an uninterrupted run's (pickle shares equal strings);
-                # on the CPU, as recorded (a CUDA resume state maps them to the device)
-                t: {
-                    site: {k: {unit: m[site][k][unit].cpu() for unit in UNITS} for k in m[site]}
-                    for site in LAG_SITES.values()
-                }
-                for t, m in state["moments"].items()
-                if t + self.lag < resumed_at
+            self.moments = _recorded_before(state["moments"], self.lag, resumed_at)
+            self.also = {
+                L: _recorded_before(state["also"][L], L, resumed_at) for L in self.also_lags
             }
 
 
+def _recorded_before(moments: dict[int, Moments], lag: int, resumed_at: int) -> dict:
+    """The entries whose t + lag precedes `resumed_at`, keyed by this module's site and
+    unit names, so that the file's bytes equal an uninterrupted run's (pickle shares
+    equal strings); on the CPU, as recorded (a CUDA resume state maps them to the device)."""
+    return {
+        t: {
+            site: {k: {unit: m[site][k][unit].cpu() for unit in UNITS} for k in m[site]}
+            for site in LAG_SITES.values()
+        }
+        for t, m in moments.items()
+        if t + lag < resumed_at
+    }
+
+
 def _key(state: dict) -> tuple:
-    return state["lag"], state["probe_batch"], state.get("signature")  # none: before NCHW
+    # no signature: before NCHW; no also_lags: before the lag's alternatives
+    return state["lag"], state["probe_batch"], state.get("signature"), state.get("also_lags", ())
 
 
 def load_lag_record(
     path: Path,
     expected_sha256: str | None,
     rebuild: str,
-    lag: int,
+    lags: tuple[int, ...],
     probe_x: torch.Tensor,
     signature: str,
-) -> dict[int, Moments]:
-    """The recorded later moments per snapshot step, if recorded at this `lag` on this
-    probe batch with this `signature`; else {} (the probe replays), with a note on
-    standard error. A file whose bytes differ from the sha256 training recorded is
-    refused (files.load_torch)."""
-    if expected_sha256 is None or lag <= 0:  # trained before runs recorded it, or no lag
+) -> dict[int, dict[int, Moments]]:
+    """The recorded later moments, lag -> snapshot step -> Moments, for `lags` (the main
+    lag, then the also-lags), if recorded at these lags on this probe batch with this
+    `signature`; else {} (the probe replays), with a note on standard error. A file whose
+    bytes differ from the sha256 training recorded is refused (files.load_torch)."""
+    if expected_sha256 is None or not lags:  # trained before runs recorded it, or no lag
         return {}
     state = load_torch(path, expected_sha256, rebuild, weights_only=True, map_location="cpu")
-    lag_was, digest_was, signature_was = _key(state)
+    lag_was, digest_was, signature_was, also_was = _key(state)
     digest = batch_digest(probe_x)
-    if (lag_was, digest_was, signature_was) != (lag, digest, signature):
+    lag, also = lags[0], tuple(lags[1:])
+    if (lag_was, digest_was, signature_was, tuple(also_was)) != (lag, digest, signature, also):
         print(
-            f"{path}: recorded at lag {lag_was} on probe batch {digest_was[:12]} as "
-            f"{signature_was or 'training computed (an older record)'}; this probe is at lag "
-            f"{lag} on {digest[:12]} as {signature}: replaying the lag steps from each "
-            "snapshot",
+            f"{path}: recorded at lag {lag_was} (also {list(also_was)}) on probe batch "
+            f"{digest_was[:12]} as {signature_was or 'training computed (an older record)'}; "
+            f"this probe is at lag {lag} (also {list(also)}) on {digest[:12]} as {signature}: "
+            "replaying the lag steps from each snapshot",
             file=sys.stderr,
         )
         return {}
-    return state["moments"]
+    return {lag: state["moments"], **{L: state["also"][L] for L in also}}

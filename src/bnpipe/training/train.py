@@ -41,7 +41,7 @@ from bnpipe.models import build_model
 from bnpipe.params import Params, RunSpec
 from bnpipe.provenance import device_name, git_state, package_versions
 from bnpipe.training import speed
-from bnpipe.training.lag_record import LagRecorder, record_signature, shift_lag
+from bnpipe.training.lag_record import LagRecorder, also_lags, record_signature, shift_lag
 from bnpipe.training.schedule import snapshot_plan
 
 WRITER_LOCK = "writer.lock"  # in out/.work: one training process per run folder
@@ -103,8 +103,8 @@ def _lag_recorder(
     measured = speed.prepare_measurement(build_model(spec, params).to(device), speed.FP64)
     coordinates = params.probe.activations.coordinates
     signature = record_signature(coordinates)
-    lag = shift_lag(params)
-    return LagRecorder(model, measured, probe_x, lag, coordinates, signature, schedule)
+    lag, also = shift_lag(params), also_lags(params)
+    return LagRecorder(model, measured, probe_x, lag, coordinates, signature, schedule, also)
 
 
 @dataclasses.dataclass

@@ -58,18 +58,22 @@ def _shift(site: str, layers: tuple[int, ...], lr: float, unit: str) -> Hypothes
 def _test(
     c: Context, site: str, layers: tuple[int, ...], unit: str = "coordinate",
     window: str = "all", lr: float = LR, over_units: str = "", summary: str = "mean",
+    lag: int | None = None,
 ) -> Outcome:  # fmt: skip
     """BN's shift over standard's; `over_units` "" (the mean over units) or "_median";
-    `summary`: of the window's snapshots (Context.curve)."""
+    `summary`: of the window's snapshots (Context.curve); `lag`: one of
+    probe.activations.also_lags (None: the main lag)."""
     h = _shift(site, layers, lr, unit)
-    extra = [f"{window} window"] if window != "all" else []
+    extra = [f"lag {lag}"] if lag else []
+    extra += [f"{window} window"] if window != "all" else []
     extra += ["median over units"] if over_units else []
     extra += ["median over snapshots"] if summary != "mean" else []
     if extra:
         h = relabel(h, ", ".join(extra))
     return c.curve(
         h, ("vgg", "batchnorm", lr), ("vgg", "standard", lr), "activations",
-        f"{site}_{UNITS[unit]}lag_shift{over_units}", layers, window, summary=summary,
+        f"{site}_{UNITS[unit]}lag_shift{over_units}{f'@lag{lag}' if lag else ''}", layers,
+        window, summary=summary,
     )  # fmt: skip
 
 
@@ -87,9 +91,14 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
 
 
 def multiverse(c: Context) -> list[tuple[str, Outcome]]:
-    """Each layer alone, the early and late windows, the median over coordinates and
-    over snapshots, and every other lr of the grid."""
-    rows = [(f"layer #{k} alone", _test(c, "input", (k,))) for k in LAYERS]
+    """The other lags, each layer alone, the early and late windows, the median over
+    coordinates and over snapshots, and every other lr of the grid."""
+    main = c.params.probe.activations.lag
+    rows = [
+        (f"lag {lag} (not {main})", _test(c, "input", LAYERS, lag=lag))
+        for lag in c.params.probe.activations.also_lags
+    ]
+    rows += [(f"layer #{k} alone", _test(c, "input", (k,))) for k in LAYERS]
     rows += [(f"{w} window", _test(c, "input", LAYERS, window=w)) for w in ("early", "late")]
     rows.append(("median over coordinates", _test(c, "input", LAYERS, over_units="_median")))
     rows.append(("median over snapshots", _test(c, "input", LAYERS, summary="median")))
