@@ -66,6 +66,7 @@ localrules:
     prepare_all,
     train_all,
     probe_all,
+    long_arm_all,
     analyze,
     report,
 
@@ -73,6 +74,7 @@ localrules:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/runs.smk"
+include: "workflow/rules/long_arm.smk"
 include: "workflow/rules/summary.smk"
 
 

@@ -168,3 +168,29 @@ def test_the_long_arm_trains_one_run_past_the_scale_and_reports_its_settling(tmp
         [late_rise(acc, t, 0.1) for t in (10, 20, 30, 40)]
     )
     assert result["train_s_per_step"] > 0
+
+
+def test_a_test_waiting_for_training_cites_what_the_long_arm_measured():
+    from bnpipe.analysis.claims.context import Context
+
+    ev = evidence(np.random.default_rng(0), lrs={"vgg": (0.1,)})
+    arm = {
+        "run": "vgg-batchnorm-lr0.1-s0",
+        "steps": 15_000,
+        "train_s_per_step": 0.12,
+        "settling": {"settled_from": 12_500, "limit": 0.01, "rises": [0.02, 0.009]},
+    }
+    c = Context(ev, PARAMS, [arm])
+    said = c.requirement(("vgg", "batchnorm", 0.1), ("vgg", "standard", 0.1))
+    # 3 seeds x 12,500 steps x 0.12 s = 1.25 core-hours; no long arm of standard's
+    assert said == (
+        "; measured by the long arm: vgg-batchnorm-lr0.1-s0, trained 15,000 steps, has "
+        "settled (late rise below 1 point) from 12,500 steps on: 3 seeds of "
+        "vgg-batchnorm-lr0.1 that long take 1.2 core-hours of training (120 ms a step, "
+        "probes not counted)"
+    )
+    arm["settling"]["settled_from"] = None
+    assert "had not settled by then (late rise +0.90 points at 15,000)" in c.requirement(
+        ("vgg", "batchnorm", 0.1)
+    )
+    assert Context(ev, PARAMS).requirement(("vgg", "batchnorm", 0.1)) == ""

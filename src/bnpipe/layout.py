@@ -67,6 +67,12 @@ class ScaleLayout:
     def probe_table(self) -> str:
         return f"{self.results}/probes/{{run}}.csv"
 
+    @property
+    def long_arm(self) -> str:
+        """One long-arm run's result (workflow/scripts/long_arm.py); its run folder and
+        snapshots sit beside it."""
+        return f"{self.results}/long_arm/{{run}}.json"
+
     def table(self, name: str) -> str:
         return str(table_path(self.results, name))
 

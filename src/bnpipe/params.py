@@ -389,6 +389,22 @@ class RunSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class LongArmParams:
+    """`make long-arm`: runs of the grid trained `steps` steps instead of the scale's,
+    to measure after how many steps a run has settled (bnpipe.analysis.settling); the
+    claims cite what it measured where training has not settled."""
+
+    runs: tuple[str, ...]  # run ids of the grid
+    steps: int
+    every: int  # run lengths tried: every `every` steps
+
+    def check(self, where: str) -> None:
+        _at_least(self.steps, 1, "long_arm.steps")
+        _at_least(self.every, 1, "long_arm.every")
+        _distinct(self.runs, "long_arm.runs")
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     scale: Literal["quick", "cpu", "paper", "smoke"]
     extensions: tuple[str, ...]  # modules that register variants or probes, imported first
@@ -402,9 +418,13 @@ class Params:
     speed: SpeedParams
     probe: ProbeParams
     analyze: AnalyzeParams
+    long_arm: LongArmParams
 
     def check(self, where: str) -> None:
         ids = [spec.id for spec in self.runs()]
+        for run in self.long_arm.runs:
+            if run not in ids:
+                raise ParamsError(f"long_arm.runs: {run!r} is not a run of the grid")
         clash = sorted({i for i in ids if ids.count(i) > 1})
         if clash:
             raise ParamsError(

@@ -9,6 +9,7 @@ rule analyze:
         expand(f"{RUN_DIR}/run.json", run=RUN_IDS),
         expand(f"{RUN_DIR}/history.csv", run=RUN_IDS),
         probes=expand(PROBES, run=RUN_IDS),
+        long_arms=LONG_ARMS,  # those `make long-arm` made: the claims cite them
     output:
         **{name: PATHS.table(name) for name in layout.ANALYSIS_TABLES},
         metrics=PATHS.metrics,
@@ -26,7 +27,8 @@ rule analyze:
         results=lambda w, output: os.path.dirname(output.metrics),
     shell:
         "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs}"
-        " --probes {input.probes} --out {params.results} --claims {output.claims} 2> {log}"
+        " --probes {input.probes} --out {params.results} --claims {output.claims}"
+        " --long-arm {input.long_arms} 2> {log}"
 
 
 rule report:

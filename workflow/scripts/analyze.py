@@ -14,6 +14,9 @@ p.add_argument("--runs", type=Path, nargs="+", required=True, help="run director
 p.add_argument("--probes", type=Path, nargs="+", required=True, help="probe tables (CSV)")
 p.add_argument("--out", type=Path, required=True, help="folder for the tables and metrics.json")
 p.add_argument("--claims", type=Path, required=True, help="claims.json to write")
+p.add_argument(
+    "--long-arm", type=Path, nargs="*", default=[], help="long-arm results (make long-arm)"
+)
 args = p.parse_args()
-metrics = analyze(args.runs, args.probes, params_from(args), args.out, args.claims)
+metrics = analyze(args.runs, args.probes, params_from(args), args.out, args.claims, args.long_arm)
 print(f"{args.out}: {metrics['runs']}; claims: {metrics['claims']}")

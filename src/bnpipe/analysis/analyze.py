@@ -275,6 +275,7 @@ def analyze(
     params: Params,
     out_dir: Path,
     claims_out: Path,
+    long_arms: list[Path] = (),
 ) -> dict:
     runs = [load_run(d) for d in run_dirs]
     table = runs_table(runs, params)
@@ -282,7 +283,7 @@ def analyze(
     quantities = all_quantities(runs, table, probes, params)
     correlations = ics_vs_performance(quantities, table, params)
     evidence = Evidence(table, quantities[quantities.layer == 0], probes, correlations)
-    claims = judge_all(evidence, params)
+    claims = judge_all(evidence, params, [json.loads(Path(f).read_text()) for f in long_arms])
     out_dir = Path(out_dir)
     curves = curves_table(runs, params)
     pooled_probes = probe_curves(with_run_keys(probes, table), params)

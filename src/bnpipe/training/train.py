@@ -123,6 +123,9 @@ class _Run:
     lag_recorder: LagRecorder
     fingerprint: dict  # run id, params digest, data checksum: what a resume must match
     start: int = 0  # the step this session starts at (> 0 after a resume)
+    # the code's commit as this session started (not as it ended: a checkout edited
+    # while a long run trains must not be named as its code)
+    git: dict = dataclasses.field(default_factory=git_state)
     steps_log: list[dict] = dataclasses.field(default_factory=list)
     evals_log: list[dict] = dataclasses.field(default_factory=list)
     # losses and accuracies stay on the device until a flush (avoids a sync every step)
@@ -293,7 +296,7 @@ def _record(run: _Run, diverged: dict | None, wall: float, device: str) -> dict:
             "params": params.section(*sections),
             "params_digest": run.fingerprint["params"],
             "scale": params.scale,
-            "git": git_state(),
+            "git": run.git,
             "data": run.task.data_meta,
             "packages": package_versions(),
             "device": device_name(device),

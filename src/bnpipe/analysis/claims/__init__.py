@@ -46,8 +46,10 @@ def judge_claim(module, context: Context) -> dict:
     }
 
 
-def judge_all(evidence: Evidence, params: Params) -> list[dict]:
-    context = Context(evidence, params)
+def judge_all(evidence: Evidence, params: Params, long_arms: list[dict] = ()) -> list[dict]:
+    """Every claim judged; `long_arms`: the results of `make long-arm`, cited where a test
+    waits for training to settle."""
+    context = Context(evidence, params, long_arms)
     return [judge_claim(module, context) for module in CLAIMS]
 
 

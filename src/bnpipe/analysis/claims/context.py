@@ -14,8 +14,9 @@ from bnpipe.params import Params
 
 
 class Context:
-    def __init__(self, evidence: Evidence, params: Params):
+    def __init__(self, evidence: Evidence, params: Params, long_arms: list[dict] = ()):
         self.ev, self.params, self.a = evidence, params, params.analyze
+        self.long_arms = {arm["run"]: arm for arm in long_arms}  # run id -> its result
 
     def _groups(self, h: Hypothesis, *wanted: tuple[str, str, float]):
         found = [self.ev.find(*w) for w in wanted]
@@ -113,13 +114,41 @@ class Context:
             else f"{group_name(a)} has not settled: its training accuracy rose"
         )
         if not interval.ok:
-            return f"{what} cannot be bounded ({interval.reason})"
+            return f"{what} cannot be bounded ({interval.reason})" + self.requirement(a, b)
         return (
             f"{what} {interval.estimate * 100:+.2f} [{interval.lo * 100:+.2f}, "
             f"{interval.hi * 100:+.2f}] points over the last {self.a.final_fraction:.0%} of "
             f"the steps ({level:.0%} interval over {interval.n} seeds), not within "
-            f"+-{limit * 100:g}"
+            f"+-{limit * 100:g}" + self.requirement(a, b)
         )
+
+    def requirement(self, *groups: Group | None) -> str:
+        """What the long arm measured for these groups (make long-arm): after how many
+        steps one seed's run has settled, and the core-hours that training the group's
+        seeds that far would take; '' where no long arm ran."""
+        said = []
+        for g in (g for g in groups if g is not None):
+            arms = [
+                arm for run, arm in self.long_arms.items() if run.startswith(group_name(g) + "-s")
+            ]
+            for arm in arms:
+                s, steps = arm["settling"], arm["steps"]
+                seeds = len(self.ev.records(g))
+                if s["settled_from"] is None:
+                    said.append(
+                        f"{arm['run']}, trained {steps:,} steps, had not settled by then "
+                        f"(late rise {s['rises'][-1] * 100:+.2f} points at {steps:,})"
+                    )
+                    continue
+                hours = seeds * s["settled_from"] * arm["train_s_per_step"] / 3600
+                said.append(
+                    f"{arm['run']}, trained {steps:,} steps, has settled (late rise below "
+                    f"{s['limit'] * 100:g} point) from {s['settled_from']:,} steps on: "
+                    f"{seeds} seeds of {group_name(g)} that long take {hours:.1f} core-hours "
+                    f"of training ({arm['train_s_per_step'] * 1000:.0f} ms a step, probes "
+                    "not counted)"
+                )
+        return "; measured by the long arm: " + "; ".join(said) if said else ""
 
     def _notes(self, *groups: Group) -> list[str]:
         """Diverged runs and runs that never left chance: counted at their worst."""
