@@ -106,11 +106,13 @@ def _check_outputs(root: Path) -> None:
     assert len(leaves) <= 30 and not any("." in str(k) for k in leaves)  # dvc exp show
     probes = pd.read_csv(root / "results" / "smoke" / "probes" / "vgg-batchnorm-lr0.1-s0.csv")
     assert list(probes.columns) == ["run", "step", "layer", "probe", "metric", "value"]
-    assert sorted(probes.step.unique()) == [0, 3, 12]  # the smoke schedule
+    # the smoke schedule (0, 3, 12) and its dense snapshots (4, 6: the landscape alone)
+    assert sorted(probes.step.unique()) == [0, 3, 4, 6, 12]
     every = {"activations", "ics", "landscape", "landscape_random", "sharpness", "theorem41"}
-    for step, at_step in probes.groupby("step"):  # every probe at every snapshot
+    for step, at_step in probes.groupby("step"):  # every probe at every scheduled snapshot
         final = {"clean_stats"} if step == 12 else set()  # BN statistics re-estimated
-        assert set(at_step.probe) == every | final, step
+        expected = {"landscape"} if step in (4, 6) else every | final
+        assert set(at_step.probe) == expected, step
     lag = probes[(probes.probe == "activations") & (probes.metric == "input_lag_shift")]
     assert sorted(lag.layer.unique()) == list(range(1, 14)) and (lag.value >= 0).all()
     assert sorted(probes[probes.probe == "activations"].layer.unique()) == list(range(1, 14))

@@ -40,7 +40,7 @@ def _outcome(values: list[float]) -> Outcome:
 def test_a_panel_agrees_disagrees_or_cannot_judge():
     yes, no = _outcome([1.0, 1.1, 0.9]), _outcome([1.0, -1.2, 0.3])
     assert (yes.verdict, no.verdict) == (SUPPORTED, INCONCLUSIVE)
-    gated = _outcome([1.0, 1.1, 0.9])
+    gated = _outcome([1.0, 1.3, 0.9])
     gated.verdict, gated.reason = NOT_TESTABLE, "not settled"
 
     agreeing = panel(yes, [("a", _outcome([2.0, 2.1, 1.9])), ("b", gated)])
@@ -48,15 +48,28 @@ def test_a_panel_agrees_disagrees_or_cannot_judge():
     assert "all 1 alternatives that judge give `supported`; 1 cannot judge" in agreeing["words"]
     assert agreeing["rows"][2]["interval_verdict"] == SUPPORTED  # gated, but its interval says
 
-    disagreeing = panel(yes, [("lag 5", no), ("b", yes)])
+    disagreeing = panel(yes, [("lag 5", no), ("b", _outcome([2.0, 2.1, 1.9]))])
     assert disagreeing["agrees"] is False
     assert "1 of the 2 alternatives that judge differ" in disagreeing["words"]
     assert "lag 5: inconclusive" in disagreeing["words"]
-    assert in_brief(disagreeing) == "disagrees (1 of the 2 of 2 that judge)"
+    assert in_brief(disagreeing) == "disagrees (1 of 2 that judge)"
 
-    silent = panel(gated, [("b", gated)])
-    assert silent["agrees"] is None and "No alternative of the 1 can judge" in silent["words"]
-    assert "2 supported" in silent["words"]  # what the gated intervals alone would give
+    other = _outcome([1.0, 1.2, 0.8])
+    other.verdict, other.reason = NOT_TESTABLE, "not settled"
+    silent = panel(gated, [("b", other)])
+    assert silent["agrees"] is None and "The primary cannot judge here" in silent["words"]
+    assert "(their intervals alone: 1 supported)" in silent["words"]
+    # a primary that cannot judge is never "disagreed with" by alternatives that can
+    counted = panel(gated, [("whole run", no)])
+    assert (
+        counted["agrees"] is None
+        and "of its alternatives, 1 judge: 1 inconclusive" in (counted["words"])
+    )
+    # an alternative with the primary's own values (a median of two = their mean) counts
+    # for nothing, and says so
+    twin = panel(yes, [("median over snapshots", _outcome([1.0, 1.1, 0.9])), ("lag 5", no)])
+    assert twin["rows"][1]["same"] and twin["judged"] == 1 and twin["differ"] == 1
+    assert "1 the same as the primary on these runs" in twin["words"]
 
 
 def test_each_claim_panel_re_judges_its_primary_under_its_alternatives():
@@ -85,18 +98,23 @@ def test_each_claim_panel_re_judges_its_primary_under_its_alternatives():
 
 def test_the_variance_split_of_a_trapezoid_mean_and_of_a_median():
     # two snapshots at steps 0 and 100: weights 1/2, 1/2; s^2 = (3 - 1)^2 / 2 = 2
-    assert variance_split.summary_variance(np.array([0, 100]), np.array([1.0, 3.0]), "mean") == (
-        pytest.approx(2 * 0.5)
-    )
+    two = variance_split.summary_variance(np.array([0, 100]), np.array([1.0, 3.0]), "mean")
+    assert two == pytest.approx(2 * 0.5)
     steps = np.array([0.0, 10, 50, 100])
     w = variance_split.trapezoid_weights(steps)
     v = np.array([2.0, 5.0, -1.0, 4.0])
-    assert w.sum() == pytest.approx(1) and (w * v).sum() == pytest.approx(
-        window_mean(steps, v, 0, 100)
-    )
+    assert w.sum() == pytest.approx(1)
+    assert (w * v).sum() == pytest.approx(window_mean(steps, v, 0, 100))
+    s2 = (3**2 + 6**2 + 5**2) / (2 * 3)  # successive differences 3, -6, 5
+    assert variance_split.successive_variance(v) == pytest.approx(s2)
+    # the median of 4 normals has variance 0.298 (1/4 = 0.25 for their mean)
+    assert variance_split.median_factor(4) == pytest.approx(0.298, abs=0.003)
     assert variance_split.summary_variance(steps, v, "median") == pytest.approx(
-        math.pi / 2 * np.var(v, ddof=1) / 4
+        s2 * variance_split.median_factor(4)
     )
+    # a straight line has no scatter about itself, only its slope: 1^2 / 2 per step
+    line = np.arange(6.0)
+    assert variance_split.successive_variance(line) == pytest.approx(0.5)
 
 
 def test_pure_snapshot_noise_is_split_as_within_run():
@@ -117,6 +135,16 @@ def test_pure_snapshot_noise_is_split_as_within_run():
 
     noise = runs(0.0)
     assert noise["within_share"] == pytest.approx(1.0, abs=0.15)
+    for summary in ("mean", "median"):  # the median's small-n variance too
+        a, b, pa, pb = {}, {}, {}, {}
+        for s in range(400):
+            va, vb = rng.normal(0, 1, 6), rng.normal(0, 1, 6)
+            pa[s], pb[s] = (steps, va), (steps, vb)
+            pick = (lambda x: window_mean(steps, x, 0, 500)) if summary == "mean" else np.median
+            a[s], b[s] = pick(va), pick(vb)
+        assert variance_split.split(a, b, pa, pb, summary)["within_share"] == pytest.approx(
+            1.0, abs=0.15
+        ), summary
     seeds = runs(2.0)
     assert seeds["between"] / seeds["total"] > 0.8
     assert "within runs" in variance_split.describe(seeds)
@@ -178,19 +206,22 @@ def test_a_test_waiting_for_training_cites_what_the_long_arm_measured():
         "run": "vgg-batchnorm-lr0.1-s0",
         "steps": 15_000,
         "train_s_per_step": 0.12,
+        "threads": 1,
+        "device": "cpu (x86_64, 1 threads)",
         "settling": {"settled_from": 12_500, "limit": 0.01, "rises": [0.02, 0.009]},
     }
     c = Context(ev, PARAMS, [arm])
     said = c.requirement(("vgg", "batchnorm", 0.1), ("vgg", "standard", 0.1))
     # 3 seeds x 12,500 steps x 0.12 s = 1.25 core-hours; no long arm of standard's
     assert said == (
-        "; measured by the long arm: vgg-batchnorm-lr0.1-s0, trained 15,000 steps, has "
-        "settled (late rise below 1 point) from 12,500 steps on: 3 seeds of "
-        "vgg-batchnorm-lr0.1 that long take 1.2 core-hours of training (120 ms a step, "
-        "probes not counted)"
+        "; measured by the long arm: vgg-batchnorm-lr0.1-s0 (one seed, its own rise: an "
+        "optimistic estimate of the rule's need) settled, late rise within 1 point, from "
+        "12,500 of its 15,000 steps on: 3 seeds of vgg-batchnorm-lr0.1 that long take 1.2 "
+        "core-hours of training on cpu (x86_64, 1 threads) (120 ms a step, probes not "
+        "counted)"
     )
     arm["settling"]["settled_from"] = None
-    assert "had not settled by then (late rise +0.90 points at 15,000)" in c.requirement(
+    assert "had not settled within 15,000 steps (late rise +0.90 points)" in c.requirement(
         ("vgg", "batchnorm", 0.1)
     )
     assert Context(ev, PARAMS).requirement(("vgg", "batchnorm", 0.1)) == ""

@@ -397,3 +397,38 @@ def test_the_dense_snapshots_get_only_the_dense_probes(setup):
     assert dense_steps(3000, 0, (0.1, 0.25)) == []
     assert probes_at(4, [4, 6], ["ics", "landscape"], only.train) == ["landscape"]
     assert probes_at(3, [4, 6], ["ics", "landscape"], only.train) == ["ics", "landscape"]
+
+
+def test_a_resumed_lag_record_has_the_same_bytes_when_two_lags_meet_at_one_step(tmp_path):
+    """Snapshots 0 and 4 at lag 2 and also-lag 6 both want step 6: each entry is its own
+    copy, so the file is the same whether the recorder ran through or resumed at step 7."""
+    import io
+
+    from bnpipe.training.lag_record import LagRecorder
+
+    params = load_params(raw_params("smoke"))
+    spec = params.run("vgg-batchnorm-lr0.1-s0")
+    model = build_model(spec, params)
+    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+    def recorder() -> LagRecorder:
+        measured = speed.prepare_measurement(build_model(spec, params), speed.FP64)
+        return LagRecorder(model, measured, x, 2, 600, "sig", [0, 4], also=(6,))
+
+    def saved(r: LagRecorder) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(r.state(), buffer)
+        return buffer.getvalue()
+
+    through = recorder()
+    for step in range(13):
+        through.at(step)
+    assert sorted(through.moments) == [0, 4] and sorted(through.also[6]) == [0, 4]
+    first = recorder()
+    for step in range(7):
+        first.at(step)
+    resumed = recorder()
+    resumed.restore(torch.load(io.BytesIO(saved(first))), resumed_at=7)
+    for step in range(7, 13):
+        resumed.at(step)
+    assert saved(resumed) == saved(through)

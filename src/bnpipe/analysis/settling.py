@@ -2,8 +2,10 @@
 run's per-step training accuracy (train mode, on each step's batch).
 
 A run of T steps has settled when its training accuracy over the last `fraction` of its
-steps rose by less than `limit` (a fraction of 1: 0.01 = 1 point) over the `fraction`
-before: late_rise(acc, T) < limit. The claims put a t interval over seeds on that rise
+steps moved by less than `limit` (a fraction of 1: 0.01 = 1 point) against the
+`fraction` before: |late_rise(acc, T)| < limit. This is one run's point estimate; the
+claims' rule asks it of a t interval over seeds (and of a gap's rise for two groups),
+so a long arm's answer is an optimistic estimate of what the rule needs
 (bnpipe.analysis.claims.context). With constant lr a run's first T steps are the same
 whatever its length, so one long run answers "after how many steps would a run of T
 steps have settled?" for every T at once (`settle_step`): the long arm of a scale.
@@ -46,13 +48,13 @@ class Settling:
 
 def settle_step(acc: pd.Series, candidates: list[int], fraction: float, limit: float) -> Settling:
     """The run lengths T (of `candidates`, each at most the steps recorded in `acc`) after
-    which a run of T steps counts as settled: its late rise < `limit`. `settled_from` asks
+    which a run of T steps counts as settled: |late rise| < `limit`. `settled_from` asks
     more than `first_below`: every longer candidate must stay below too, so a noisy dip
     does not count."""
     recorded = int(acc.index.max()) + 1 if len(acc) else 0
     ts = sorted(t for t in candidates if 0 < t <= recorded)
     rises = [late_rise(acc, t, fraction) for t in ts]
-    below = [math.isfinite(r) and r < limit for r in rises]
+    below = [math.isfinite(r) and abs(r) < limit for r in rises]
     first = next((t for t, b in zip(ts, below, strict=True) if b), None)
     settled = None
     for i in range(len(ts) - 1, -1, -1):  # the start of the last unbroken run of `below`

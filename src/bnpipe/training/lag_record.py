@@ -133,8 +133,9 @@ class LagRecorder:
         self.measured.load_state_dict(self.model.state_dict())  # casts to its layout, dtype
         set_step(self.noise, step)
         moments = lag_moments(self.measured, self.probe_x, self.coordinates)
-        for t, L in pairs:
-            (self.moments if self.lag == L else self.also[L])[t] = moments
+        for t, L in pairs:  # each pair its own copy: pickle stores a shared object once,
+            # and a resumed run's entries are apart, so the file's bytes would differ
+            (self.moments if self.lag == L else self.also[L])[t] = _copy(moments)
         self.seconds += time.perf_counter() - start
 
     @property
@@ -160,6 +161,13 @@ class LagRecorder:
             self.also = {
                 L: _recorded_before(state["also"][L], L, resumed_at) for L in self.also_lags
             }
+
+
+def _copy(moments: Moments) -> Moments:
+    return {
+        site: {k: {unit: m.clone() for unit, m in units.items()} for k, units in by_k.items()}
+        for site, by_k in moments.items()
+    }
 
 
 def _recorded_before(moments: dict[int, Moments], lag: int, resumed_at: int) -> dict:

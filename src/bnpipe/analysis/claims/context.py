@@ -135,18 +135,18 @@ class Context:
                 s, steps = arm["settling"], arm["steps"]
                 seeds = len(self.ev.records(g))
                 if s["settled_from"] is None:
-                    said.append(
-                        f"{arm['run']}, trained {steps:,} steps, had not settled by then "
-                        f"(late rise {s['rises'][-1] * 100:+.2f} points at {steps:,})"
-                    )
+                    last = f" (late rise {s['rises'][-1] * 100:+.2f} points)" if s["rises"] else ""
+                    said.append(f"{arm['run']} had not settled within {steps:,} steps{last}")
                     continue
-                hours = seeds * s["settled_from"] * arm["train_s_per_step"] / 3600
+                # seconds a step on `threads` threads of its device: thread-hours on a CPU
+                hours = seeds * s["settled_from"] * arm["train_s_per_step"] * arm["threads"] / 3600
                 said.append(
-                    f"{arm['run']}, trained {steps:,} steps, has settled (late rise below "
-                    f"{s['limit'] * 100:g} point) from {s['settled_from']:,} steps on: "
-                    f"{seeds} seeds of {group_name(g)} that long take {hours:.1f} core-hours "
-                    f"of training ({arm['train_s_per_step'] * 1000:.0f} ms a step, probes "
-                    "not counted)"
+                    f"{arm['run']} (one seed, its own rise: an optimistic estimate of the rule's "
+                    f"need) settled, late rise within {s['limit'] * 100:g} point, from "
+                    f"{s['settled_from']:,} of its {steps:,} steps on: {seeds} seeds of "
+                    f"{group_name(g)} that long take {hours:.1f} core-hours of training on "
+                    f"{arm['device']} ({arm['train_s_per_step'] * 1000:.0f} ms a step, "
+                    "probes not counted)"
                 )
         return "; measured by the long arm: " + "; ".join(said) if said else ""
 

@@ -58,34 +58,51 @@ def row(label: str, o: Outcome) -> dict:
 
 
 def panel(primary: Outcome, alternatives: list[tuple[str, Outcome]]) -> dict:
-    """{rows, agrees, words}: the primary's row first, then each alternative's. `agrees`:
-    every alternative that can judge gives the primary's verdict (None: none can)."""
-    rows = [row(DECLARED, primary)] + [row(label, o) for label, o in alternatives]
-    judged = [r for r in rows[1:] if r["verdict"] in JUDGED]
-    differ = [r for r in judged if r["verdict"] != primary.verdict]
-    cannot = len(rows) - 1 - len(judged)
-    if not judged:
-        agrees = None
+    """{rows, agrees, judged, differ, words}: the primary's row first, then each
+    alternative's. An alternative whose per-seed values are the primary's (a median of
+    two snapshots is their mean) is marked `same` and counts for nothing. `agrees`: every
+    alternative that judges gives the primary's verdict; None where the primary cannot
+    judge (its alternatives are then only counted) or no alternative can."""
+    rows = [row(DECLARED, primary)]
+    for label, o in alternatives:
+        r = row(label, o)
+        r["same"] = _same_values(o, primary)
+        rows.append(r)
+    distinct = [r for r in rows[1:] if not r["same"]]
+    judged = [r for r in distinct if r["verdict"] in JUDGED]
+    cannot, same = len(distinct) - len(judged), len(rows) - 1 - len(distinct)
+    counts = {v: sum(r["verdict"] == v for r in judged) for v in JUDGED}
+    said = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    if primary.verdict not in JUDGED:
+        agrees, differ = None, []
+        words = f"The primary cannot judge here (`{primary.verdict}`)"
+        words += f"; of its alternatives, {len(judged)} judge: {said}" if judged else ""
+    elif not judged:
+        agrees, differ = None, []
         words = f"No alternative of the {len(rows) - 1} can judge"
-    elif differ:
-        agrees = False
-        listed = "; ".join(f"{r['alternative']}: {r['verdict']}" for r in differ)
-        words = (
-            f"The panel disagrees: {len(differ)} of the {len(judged)} alternatives that "
-            f"judge differ from the primary's `{primary.verdict}` ({listed})"
-        )
     else:
-        agrees = True
-        words = (
-            f"The panel agrees: all {len(judged)} alternatives that judge give `{primary.verdict}`"
-        )
+        differ = [r for r in judged if r["verdict"] != primary.verdict]
+        agrees = not differ
+        if differ:
+            listed = "; ".join(f"{r['alternative']}: {r['verdict']}" for r in differ)
+            words = (
+                f"The panel disagrees: {len(differ)} of the {len(judged)} alternatives that "
+                f"judge differ from the primary's `{primary.verdict}` ({listed})"
+            )
+        else:
+            words = (
+                f"The panel agrees: all {len(judged)} alternatives that judge give "
+                f"`{primary.verdict}`"
+            )
     if cannot:
         words += f"; {cannot} cannot judge at this scale"
-    by_interval = {r["interval_verdict"] for r in rows if r["verdict"] not in JUDGED}
-    if primary.verdict not in JUDGED and by_interval & set(JUDGED):
-        counts = {v: sum(r["interval_verdict"] == v for r in rows) for v in JUDGED}
-        said = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-        words += f" (their intervals alone, the primary's included: {said})"
+        gated = [r["interval_verdict"] for r in distinct if r["verdict"] not in JUDGED]
+        gated_counts = {v: gated.count(v) for v in JUDGED if gated.count(v)}
+        if gated_counts:
+            listed = ", ".join(f"{n} {v}" for v, n in gated_counts.items())
+            words += f" (their intervals alone: {listed})"
+    if same:
+        words += f"; {same} the same as the primary on these runs"
     return {
         "rows": rows,
         "agrees": agrees,
@@ -95,13 +112,23 @@ def panel(primary: Outcome, alternatives: list[tuple[str, Outcome]]) -> dict:
     }
 
 
+def _same_values(a: Outcome, b: Outcome) -> bool:
+    """The same per-seed values (on the same scale) as the primary: no alternative here."""
+    return (
+        a.hypothesis.scale == b.hypothesis.scale
+        and bool(a.values_a)
+        and a.values_a == b.values_a
+        and a.values_b == b.values_b
+    )
+
+
 def in_brief(panel: dict | None) -> str:
     """The panel in a table cell: 'agrees (6 of 6 judge)', 'disagrees (2 of 6)', ..."""
     if not panel:
         return "-"  # a claims.json from before panels
     n = len(panel["rows"]) - 1
     if panel["agrees"] is None:
-        return f"cannot judge (0 of {n})"
+        return f"no verdict to compare ({panel['judged']} of {n} judge)"
     if panel["agrees"]:
         return f"agrees ({panel['judged']} of {n} judge)"
-    return f"disagrees ({panel['differ']} of the {panel['judged']} of {n} that judge)"
+    return f"disagrees ({panel['differ']} of {panel['judged']} that judge)"
