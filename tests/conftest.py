@@ -12,13 +12,15 @@ import pytest
 import yaml
 
 from bnpipe.data.sources import CLASSES
-from bnpipe.params import load_params
+from bnpipe.params import PROTOCOL_FILE, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def raw_params(scale: str = "smoke") -> dict:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    """The protocol with `scale` set: the raw params of an experiment that sets nothing
+    else (tests edit it as they need)."""
+    raw = yaml.safe_load((ROOT / PROTOCOL_FILE).read_text())
     raw["scale"] = scale
     return raw
 

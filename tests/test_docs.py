@@ -38,3 +38,29 @@ def test_a_retyped_table_is_caught(tmp_path):
     assert refreshed(edited, tmp_path) == doc
     with pytest.raises(FileNotFoundError, match="missing.json"):
         refreshed(doc.replace("c.json", "missing.json"), tmp_path)
+
+
+def test_the_committed_baseline_agrees_with_its_claims_and_dvc_lock():
+    """A fresh clone's `dvc exp show` reads results/quick/metrics.json for the commit:
+    it must be the metrics of the committed quick claims.json (each verdict's letter,
+    claim 1's seed means), and dvc.lock must record that very file, so `main` shows
+    what `make run` made."""
+    import hashlib
+
+    import yaml
+
+    from bnpipe.analysis.claims.judging import VERDICT_CODES
+
+    metrics = json.loads((ROOT / "results/quick/metrics.json").read_text())
+    claims = json.loads((ROOT / "docs/results/quick/claims.json").read_text())["claims"]
+    for c in claims:
+        assert metrics[f"c{c['claim']}"] == VERDICT_CODES[c["verdict"]], c["claim"]
+    values = claims[0]["primary"]["values"]  # claim 1: BN's and standard's per seed
+    for name, side in (("bn_acc", "a"), ("std_acc", "b")):
+        seeds = list(values[side].values())
+        assert metrics[name] == pytest.approx(sum(seeds) / len(seeds), abs=1e-6), name
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]["bnpipe"]
+    assert lock["params"]["params.yaml"] == {"scale": "quick"}
+    recorded = {m["path"]: m["md5"] for m in lock["outs"]}
+    md5 = hashlib.md5((ROOT / "results/quick/metrics.json").read_bytes()).hexdigest()
+    assert recorded["results/quick/metrics.json"] == md5

@@ -18,6 +18,8 @@ import torch
 from conftest import make_imagefolder_archive
 from test_integration import SMK, _copy_checkout, commit_all
 
+from bnpipe.params import PROTOCOL_FILE
+
 pytestmark = pytest.mark.integration
 RUN = "dln-standard-lr1e-06-s0"
 TARGET = f"results/smoke/runs/{RUN}/run.json"
@@ -34,7 +36,7 @@ def _env() -> dict[str, str]:
 def _one_long_dln_run(root: Path, steps: int = 10_000) -> Path:
     """A smoke checkout whose grid is one DLN run, long enough to be killed (10,000 steps:
     a few seconds on a fast core)."""
-    params = root / "params.yaml"
+    params = root / PROTOCOL_FILE  # the protocol's text
     text = params.read_text().replace(
         "    dln: {examples: 50, train: {steps: 20, batch_size: 50, eval_every: 5, snapshots: 3}}",
         f"    dln: {{examples: 50, train: {{steps: {steps}, batch_size: 50, eval_every: 500,"
@@ -167,7 +169,7 @@ def _kill_during(root: Path, script: str, midway, *args: str) -> None:
 
 def test_kill_9_during_probing_and_during_the_report_then_rerun_equals_a_clean_run(tmp_path):
     root = _copy_checkout(tmp_path)
-    params = root / "params.yaml"
+    params = root / PROTOCOL_FILE  # the protocol's text
     text = params.read_text().replace(  # a probe job of several seconds, to be killed
         "      sharpness: {max_products: 10}\n    analyze: {n_resamples: 199",
         "      sharpness: {max_products: 60, tolerance: 1.0e-9}\n    analyze: {n_resamples: 199",
@@ -205,7 +207,7 @@ def test_kill_9_during_probing_and_during_the_report_then_rerun_equals_a_clean_r
 
 def test_bad_data_stops_the_pipeline_before_anything_downstream(tmp_path):
     root = _copy_checkout(tmp_path)
-    params = root / "params.yaml"
+    params = root / PROTOCOL_FILE  # the protocol's text
     text = params.read_text().replace(
         "    data: {source: sample, train_per_class: 30, test_per_class: 10}",
         "    data: {source: cifar10, train_per_class: 3, test_per_class: 1}",
@@ -275,10 +277,12 @@ def test_a_read_only_output_folder_fails_the_job_and_keeps_earlier_outputs(tmp_p
 def _noisy_vgg_checkout(root: Path) -> tuple[Path, list[str]]:
     """A smoke checkout whose VGG trains 300 steps (checkpoints every 50): long enough to
     be killed mid-run; and the train.py command of its noisy-BN run (data prepared)."""
-    params = root / "params.yaml"
+    params = root / PROTOCOL_FILE  # the protocol's text
     text = params.read_text().replace(
-        "      {steps: 12, batch_size: 32, eval_every: 4, checkpoint_every: 4, snapshots: 3,",
-        "      {steps: 300, batch_size: 32, eval_every: 100, checkpoint_every: 50, snapshots: 6,",
+        "      steps: 12\n      batch_size: 32\n      eval_every: 4\n"
+        "      checkpoint_every: 4\n      snapshots: 3\n",
+        "      steps: 300\n      batch_size: 32\n      eval_every: 100\n"
+        "      checkpoint_every: 50\n      snapshots: 6\n",
     )
     assert text != params.read_text()
     params.write_text(text)

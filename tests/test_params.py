@@ -1,7 +1,14 @@
 import pytest
 from conftest import ROOT, raw_params
 
-from bnpipe.params import ParamsError, load_params, shadowed_changes
+from bnpipe.params import (
+    PROTOCOL_FILE,
+    ParamsError,
+    compose,
+    load_experiment,
+    load_params,
+    shadowed_changes,
+)
 
 
 def test_params_yaml_loads_every_scale():
@@ -14,7 +21,7 @@ def test_params_yaml_loads_every_scale():
     assert paper.train.batch_size == 128 and paper.grid.lrs["vgg"] == (0.01, 0.1, 0.5)
     assert paper.grid.seeds["vgg"] == paper.grid.seeds["dln"] == (0, 1, 2, 3, 4)
     assert paper.train.snapshots >= 30 and paper.dln.train.steps == 10000
-    assert load_params(ROOT / "params.yaml").scale in ("quick", "paper", "smoke")
+    assert load_experiment(ROOT / "params.yaml").scale in ("quick", "paper", "smoke")
 
 
 def test_run_ids_are_readable_and_cover_the_grid():
@@ -110,26 +117,48 @@ def test_digest_tracks_only_the_named_sections():
 
 
 def test_a_key_written_twice_in_the_file_names_the_key_and_both_lines(tmp_path):
-    text = (ROOT / "params.yaml").read_text()
+    text = (ROOT / PROTOCOL_FILE).read_text()
     assert "\n  steps: 15000" in text
     twice = text.replace("\n  steps: 15000", "\n  steps: 15000\n  steps: 500", 1)
-    (tmp_path / "params.yaml").write_text(twice)
+    (tmp_path / PROTOCOL_FILE).parent.mkdir()
+    (tmp_path / PROTOCOL_FILE).write_text(twice)
+    (tmp_path / "params.yaml").write_text("scale: quick\n")
     line = twice[: twice.index("  steps: 500")].count("\n") + 1
     with pytest.raises(
         ParamsError,
         match=f"line {line}: key 'steps' written twice in one mapping .first at line {line - 1}",
     ):
-        load_params(tmp_path / "params.yaml")
+        load_experiment(tmp_path / "params.yaml")
+
+
+def test_the_experiment_picks_the_scale_and_its_keys_win_over_the_preset(tmp_path):
+    """params.yaml sets the scale and any protocol key (`dvc exp run -S +train.steps=500`):
+    its value wins over the protocol and over the scale's preset (quick trains 250 steps);
+    a key the protocol lacks is named as params.yaml's."""
+    protocol = raw_params("quick")
+    del protocol["scale"]
+    seeds = {"vgg": [7], "dln": [0, 1]}  # grid.seeds is set whole, as a scale sets it
+    exp = compose(protocol, {"scale": "quick", "train": {"steps": 500}, "grid": {"seeds": seeds}})
+    params = load_params(exp)
+    assert params.train.steps == 500 and params.train.batch_size == 128  # the rest stays
+    assert params.vgg.width == 0.125  # quick's preset still applies where not overridden
+    assert params.grid.seeds["vgg"] == (7,) and params.grid.seeds["dln"] == (0, 1)
+    assert load_params(compose(protocol, {"scale": "cpu"})).train.steps == 3000
+    with pytest.raises(ParamsError, match=r"params.yaml.train.stepz: unknown key"):
+        compose(protocol, {"scale": "quick", "train": {"stepz": 5}})
+    with pytest.raises(ParamsError, match="`scale` missing"):
+        compose(protocol, {"train": {"steps": 5}})
 
 
 def test_a_protocol_key_the_scale_overrides_is_named_when_changed():
     committed = raw_params("quick")
     now = raw_params("quick")
-    now["train"]["steps"] = 500  # dvc exp run -S train.steps=500
+    now["train"]["steps"] = 500  # train.steps edited in the protocol file
     now["probe"]["sharpness"]["tolerance"] = 0.5  # not overridden at quick: it applies
     assert shadowed_changes(now, committed) == [
         "train.steps was changed to 500, but scale 'quick' overrides it with 250 "
-        "(scales.quick.train.steps): set scales.quick.train.steps instead"
+        "(scales.quick.train.steps): set it in params.yaml, which wins over the scale, or "
+        "set scales.quick.train.steps instead"
     ]
     now["scales"]["quick"]["train"]["steps"] = 500  # the key the scale uses: fine
     now["train"]["steps"] = committed["train"]["steps"]

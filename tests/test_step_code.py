@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
 
-from bnpipe.layout import ANALYSIS_TABLES
+from bnpipe.layout import ANALYSIS_TABLES, ScaleLayout
 from bnpipe.step_code import STEP_CODE, code_digest, code_files
 
-# dvc stage -> the Snakemake steps it runs
-STAGES = {"data": ("download", "prepare"), "runs": ("train", "probe"), "analyze": ("analyze",)}
-STAGES["report"] = ("report",)
 # sources that decide where or how a job runs, never what it computes
 NOT_CODE = {
     "src/bnpipe/__init__.py",
@@ -38,16 +36,14 @@ NOT_CODE = {
 }
 
 
-def _is_code(dep: str) -> bool:
-    return dep.startswith(("src/", "workflow/scripts/"))
-
-
-def test_dvc_yaml_lists_exactly_the_code_of_the_steps_each_stage_runs():
+def test_dvc_yaml_has_one_stage_with_no_file_dependency():
+    """Every file dependency would be a column of `dvc exp show`: the stage reads the
+    experiment (params.yaml, whole) and carries the code's fingerprint in its command."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    assert set(stages) == set(STAGES)
-    for stage, steps in STAGES.items():
-        listed = {d for d in stages[stage]["deps"] if _is_code(d)}
-        assert listed == {entry for step in steps for entry in STEP_CODE[step]}, stage
+    assert list(stages) == ["bnpipe"]
+    stage = stages["bnpipe"]
+    assert "deps" not in stage and stage["params"] == [{"params.yaml": None}]
+    assert "${code}" in stage["cmd"]
 
 
 def test_every_source_file_is_some_steps_code_or_declared_not_to_be():
@@ -86,9 +82,49 @@ def test_the_digest_follows_content_not_timestamps(tmp_path: Path):
         code_digest("probe", tmp_path / "nowhere")
 
 
-def test_dvc_yaml_lists_analyzes_outputs_as_the_layout_names_them():
-    analyze = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["analyze"]
-    outs = {next(iter(o)) if isinstance(o, dict) else o for o in analyze["outs"]}
-    tables = {f"results/${{scale}}/{name}.csv" for name in ANALYSIS_TABLES}
-    assert tables <= outs
-    assert outs - tables == {"results/${scale}/plots", "reports/${scale}/claims.json"}
+def test_dvc_yaml_lists_the_outputs_as_the_layout_names_them():
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bnpipe"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
+    paths = ScaleLayout("${scale}")
+    expected = {paths.table(name) for name in ANALYSIS_TABLES}
+    expected |= {paths.plots, paths.claims, paths.report, paths.figures}
+    expected |= {f"{paths.results}/runs", f"{paths.results}/probes", "data/prepared/${scale}"}
+    assert outs == expected
+    metrics = [next(iter(m)) for m in stage["metrics"]]
+    assert metrics == [paths.metrics]
+
+
+def test_dvc_yaml_carries_the_current_code_fingerprint():
+    """DVC's stage sees an edit only through the fingerprint in its command: the committed
+    dvc.yaml must carry the code's own (`bnpipe fingerprint --write`; make run does)."""
+    from bnpipe.step_code import project_fingerprint, recorded_fingerprint
+
+    assert recorded_fingerprint(ROOT / "dvc.yaml") == project_fingerprint(ROOT), (
+        "stale: run `bnpipe fingerprint --write` and commit dvc.yaml"
+    )
+
+
+def test_the_fingerprint_follows_the_protocol_the_rules_and_the_code(tmp_path: Path):
+    from bnpipe.cli import fingerprint
+    from bnpipe.step_code import project_fingerprint, recorded_fingerprint
+
+    for name in ("src", "workflow", "Snakefile", "dvc.yaml"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, tmp_path / name)
+    before = project_fingerprint(tmp_path)
+    edits = ("workflow/protocol.yaml", "workflow/rules/data.smk", "src/bnpipe/models/dln.py")
+    for edited in edits + ("Snakefile", "src/bnpipe/params.py"):
+        path = tmp_path / edited
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# edited\n")
+        assert project_fingerprint(tmp_path) != before, edited
+        path.write_bytes(original)
+    assert project_fingerprint(tmp_path) == before
+    (tmp_path / "workflow/protocol.yaml").write_text("# edited\n", encoding="utf-8")
+    assert fingerprint(write=False, check=True, root=tmp_path) == 1  # dvc.yaml is stale
+    assert fingerprint(write=True, check=False, root=tmp_path) == 0
+    assert recorded_fingerprint(tmp_path / "dvc.yaml") == project_fingerprint(tmp_path)
+    assert fingerprint(write=False, check=True, root=tmp_path) == 0

@@ -2,6 +2,7 @@
 workflow/scripts/.
 
   bnpipe params [--scale NAME] [--params FILE]   a scale's resolved hyperparameters
+  bnpipe fingerprint [--write | --check]         the digest DVC's stage carries
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bnpipe import hyperparams
-from bnpipe.params import Params, ParamsError, load_params, read_yaml
+from bnpipe import hyperparams, step_code
+from bnpipe.params import Params, ParamsError, load_params, read_experiment
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -46,15 +47,13 @@ def params_from(args: argparse.Namespace) -> Params:
 
 
 def load_scale(params_file: Path, scale: str | None = None) -> Params:
-    """The params file with `scale` (if given) in place of the file's own."""
-    raw = read_yaml(params_file) or {}
-    if scale:
-        raw["scale"] = scale
-    return load_params(raw)
+    """The experiment of the params file, `scale` (if given) in place of its own."""
+    return load_params(read_experiment(params_file, scale))
 
 
 def committed_params(params_file: str | Path) -> dict | None:
-    """The params file as the last git commit has it, or None (no git, not committed)."""
+    """A params file (the protocol) as the last git commit has it, or None (no git, not
+    committed)."""
     import subprocess
 
     import yaml
@@ -83,16 +82,43 @@ def main(argv: list[str] | None = None) -> int:
     )
     shown.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
     shown.add_argument("--scale", help="a scale of the file (default: the file's `scale`)")
+    mark = commands.add_parser(
+        "fingerprint",
+        help="the digest of the code, the protocol and the workflow that DVC's stage carries",
+    )
+    mark.add_argument("--write", action="store_true", help="put it in dvc.yaml (make run does)")
+    mark.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml's is stale")
     args = p.parse_args(argv)
+    if args.command == "fingerprint":
+        return fingerprint(args.write, args.check)
     try:
-        raw = read_yaml(args.params) or {}
-        if args.scale:
-            raw["scale"] = args.scale
+        raw = read_experiment(args.params, args.scale)
         params = load_params(raw)
     except (OSError, ParamsError) as err:
         print(f"bnpipe params: {err}", file=sys.stderr)
         return 2
     sys.stdout.write(hyperparams.block(params, raw))
+    return 0
+
+
+def fingerprint(write: bool, check: bool, root: Path = Path(".")) -> int:
+    """`bnpipe fingerprint`: print it; --write puts it in dvc.yaml; --check fails when
+    dvc.yaml's differs (the code changed since: DVC would not see it)."""
+    now = step_code.project_fingerprint(root)
+    dvc_yaml = root / "dvc.yaml"
+    if write:
+        changed = step_code.write_fingerprint(dvc_yaml, now)
+        print(f"{now} ({'written to' if changed else 'already in'} {dvc_yaml})")
+        return 0
+    recorded = step_code.recorded_fingerprint(dvc_yaml)
+    print(now)
+    if check and recorded != now:
+        print(
+            f"bnpipe fingerprint: dvc.yaml carries {recorded}, the code is {now}: run "
+            "`bnpipe fingerprint --write` (make run and make cpu do) so that DVC sees the edit",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -1,8 +1,10 @@
-"""params.yaml -> frozen, typed, validated objects.
+"""params.yaml and the protocol -> frozen, typed, validated objects.
 
-The file holds the paper's protocol plus `scales`, presets that override parts of it;
-`scale` picks one. Anything wrong (an unknown key, a wrong type, an impossible value)
-raises ParamsError naming the dotted key, before any job starts.
+workflow/protocol.yaml holds the paper's protocol plus `scales`, presets that override
+parts of it. params.yaml, the experiment, picks the `scale` and may set any protocol key,
+which then wins over the protocol and the scale's preset (`compose`). Anything wrong (an
+unknown key, a wrong type, an impossible value) raises ParamsError naming the dotted key,
+before any job starts.
 """
 
 from __future__ import annotations
@@ -522,11 +524,64 @@ _StrictLoader.add_constructor(
 )
 
 
-def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Params:
-    """Read params.yaml (a path or the already-parsed mapping) and validate it."""
-    raw = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else read_yaml(source) or {}
-    if not isinstance(raw, dict):
-        raise ParamsError("params.yaml: the top level must be a mapping")
+PROTOCOL_FILE = "workflow/protocol.yaml"  # beside params.yaml's folder
+
+
+def protocol_for(params_file: str | Path) -> Path:
+    """The protocol file of the project whose experiment file is `params_file`."""
+    return Path(params_file).resolve().parent / PROTOCOL_FILE
+
+
+def compose(protocol: Mapping[str, Any], experiment: Mapping[str, Any] | None) -> dict:
+    """One experiment's raw params: the protocol with the experiment's `scale`, and the
+    experiment's other keys laid over that scale's preset, so that they win over both.
+    A key the protocol lacks is refused here, named as the experiment's."""
+    raw = copy.deepcopy(dict(protocol))
+    experiment = copy.deepcopy(dict(experiment or {}))
+    if "scale" not in experiment:
+        raise ParamsError("params.yaml: `scale` missing (quick | cpu | paper | smoke)")
+    raw["scale"] = experiment.pop("scale")
+    if not experiment:
+        return raw
+    _merge(copy.deepcopy(raw), experiment, "params.yaml", apply=False)  # names a bad key
+    scales = raw.get("scales")
+    if isinstance(scales, dict) and raw["scale"] in scales:
+        preset = copy.deepcopy(scales[raw["scale"]] or {})
+        _lay_over(preset, experiment)
+        scales[raw["scale"]] = preset
+    return raw
+
+
+def _lay_over(base: dict, new: Mapping) -> None:
+    """Deep-merge `new` into `base`, adding keys; WHOLE mappings are replaced whole."""
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping) and key not in WHOLE:
+            _lay_over(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def read_experiment(params_file: str | Path = "params.yaml", scale: str | None = None) -> dict:
+    """The raw params of the experiment in `params_file` (`scale`, if given, in place of
+    its own), composed with the protocol beside it."""
+    experiment = read_yaml(params_file) or {}
+    if not isinstance(experiment, dict):
+        raise ParamsError(f"{params_file}: the top level must be a mapping")
+    if scale:
+        experiment["scale"] = scale
+    return compose(read_yaml(protocol_for(params_file)) or {}, experiment)
+
+
+def load_experiment(params_file: str | Path = "params.yaml", scale: str | None = None) -> Params:
+    """params.yaml's experiment, composed with the protocol and validated."""
+    return load_params(read_experiment(params_file, scale))
+
+
+def load_params(source: Mapping[str, Any]) -> Params:
+    """Validate raw params: a protocol with `scale` set (compose, read_experiment)."""
+    if not isinstance(source, Mapping):
+        raise ParamsError("params: the top level must be a mapping")
+    raw = copy.deepcopy(dict(source))
     scales = raw.pop("scales", None)
     if not isinstance(scales, dict):
         raise ParamsError("scales: missing, or not a mapping of scale name -> overrides")
@@ -545,10 +600,11 @@ def load_params(source: str | Path | Mapping[str, Any] = "params.yaml") -> Param
 
 
 def shadowed_changes(raw: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
-    """Protocol keys whose value differs from `baseline` (the committed params.yaml) while
+    """Protocol keys whose value differs from `baseline` (the committed protocol) while
     the active scale overrides them, so the new value would never be used: e.g.
-    `dvc exp run -S train.steps=500` at `quick`, where scales.quick.train.steps wins.
-    Returns one message per key, naming it and the key to set instead."""
+    train.steps edited in workflow/protocol.yaml at `quick`, where scales.quick.train.steps
+    wins. Returns one message per key, naming it and the key to set instead (or to set
+    it in params.yaml, which wins over both)."""
     scale = raw.get("scale")
     overrides = (raw.get("scales") or {}).get(scale) or {}
     found: list[str] = []
@@ -564,7 +620,8 @@ def shadowed_changes(raw: Mapping[str, Any], baseline: Mapping[str, Any]) -> lis
                 dotted = ".".join(here)
                 found.append(
                     f"{dotted} was changed to {a!r}, but scale {scale!r} overrides it with "
-                    f"{value!r} (scales.{scale}.{dotted}): set scales.{scale}.{dotted} instead"
+                    f"{value!r} (scales.{scale}.{dotted}): set it in params.yaml, which wins "
+                    f"over the scale, or set scales.{scale}.{dotted} instead"
                 )
 
     walk(overrides, raw, baseline, ())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 from pathlib import Path
 
 STEP_CODE: dict[str, tuple[str, ...]] = {
@@ -83,6 +84,50 @@ def code_digest(step: str, root: str | Path = ".", extra: tuple[Path, ...] = ())
     for name, path in named:
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+# What DVC's single stage fingerprints: all of the package, the workflow (rules, scripts,
+# the protocol) and the Snakefile. Wider than the steps' code on purpose: an edit that
+# changes nothing makes DVC call Snakemake, which then finds nothing to do.
+FINGERPRINTED = (("src/bnpipe", (".py", ".html")), ("workflow", (".py", ".smk", ".yaml")))
+FINGERPRINT = re.compile(r"^(  - code: )([0-9a-f]{12})(.*)$", re.M)  # its line in dvc.yaml
+
+
+def project_fingerprint(root: str | Path = ".") -> str:
+    """Short sha256 over the package, the workflow and the Snakefile (FINGERPRINTED),
+    names and bytes: DVC's single stage carries it in its command (dvc.yaml `code`), so
+    that an edit anywhere makes the stage changed, with no column per file in `dvc exp
+    show`."""
+    root = Path(root)
+    files = {Path("Snakefile")}
+    for folder, suffixes in FINGERPRINTED:
+        files |= {
+            p.relative_to(root)
+            for p in (root / folder).rglob("*")
+            if p.suffix in suffixes and p.is_file() and "__pycache__" not in p.parts
+        }
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(str(rel).encode() + b"\0" + (root / rel).read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def recorded_fingerprint(dvc_yaml: str | Path) -> str | None:
+    """The fingerprint dvc.yaml's stage carries, or None."""
+    m = FINGERPRINT.search(Path(dvc_yaml).read_text())
+    return m.group(2) if m else None
+
+
+def write_fingerprint(dvc_yaml: str | Path, fingerprint: str) -> bool:
+    """Put `fingerprint` in dvc.yaml's `code` line; True if it changed."""
+    path = Path(dvc_yaml)
+    text = path.read_text()
+    new, count = FINGERPRINT.subn(lambda m: m.group(1) + fingerprint + m.group(3), text)
+    if count != 1:
+        raise ValueError(f"{path}: no single `  - code: <12 hex>` line to update")
+    if new != text:
+        path.write_text(new)
+    return new != text
 
 
 def extension_files(modules: tuple[str, ...]) -> tuple[Path, ...]:

@@ -19,4 +19,4 @@ p.add_argument(
 )
 args = p.parse_args()
 metrics = analyze(args.runs, args.probes, params_from(args), args.out, args.claims, args.long_arm)
-print(f"{args.out}: {metrics['runs']}; claims: {metrics['claims']}")
+print(f"{args.out}: verdicts {' '.join(metrics[f'c{n}'] for n in range(1, 8))} (claims 1-7)")

@@ -19,7 +19,7 @@ from bnpipe.analysis.settling import candidate_lengths, settle_step
 from bnpipe.cli import params_from, run_parser, set_up_cpu
 from bnpipe.devices import lease_device
 from bnpipe.files import write_json
-from bnpipe.params import load_params, read_yaml
+from bnpipe.params import load_params, read_experiment
 from bnpipe.training.train import RunBusy, train_run
 
 p = run_parser(__doc__)
@@ -31,8 +31,7 @@ scale_params = params_from(args)  # validates the file and the scale first
 scale = scale_params.scale
 steps = args.steps or scale_params.long_arm.steps
 every = args.every or scale_params.long_arm.every
-raw = read_yaml(args.params)
-raw["scale"] = scale
+raw = read_experiment(args.params, scale)
 train = raw["scales"][scale].setdefault("train", {})
 # Only the length changes: constant lr and one data order make the first T steps those
 # of a T-step run. Two snapshots (0, last): nothing is probed.

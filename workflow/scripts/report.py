@@ -7,8 +7,8 @@ python workflow/scripts/report.py --results results/quick --claims reports/quick
 
 from pathlib import Path
 
-from bnpipe.cli import params_from, parser
-from bnpipe.params import read_yaml
+from bnpipe.cli import parser
+from bnpipe.params import load_params, read_experiment
 from bnpipe.report.page import build_report
 
 p = parser(__doc__.splitlines()[0])
@@ -20,8 +20,8 @@ p.add_argument("--out", type=Path, required=True, help="HTML page to write")
 p.add_argument("--figures", type=Path, required=True, help="folder for SVG/PNG/JSON figures")
 p.add_argument("--bench", type=Path, help="reports/bench.json, when `make bench` wrote one")
 args = p.parse_args()
-raw = read_yaml(args.params)
-params = params_from(args)
+raw = read_experiment(args.params, args.scale)
+params = load_params(raw)
 build_report(
     params,
     raw,

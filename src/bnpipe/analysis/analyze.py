@@ -15,7 +15,7 @@ Writes (under results/<scale>/, claims.json under reports/<scale>/; bnpipe.layou
   ics_vs_performance.csv  per model, ICS metric and layer: Spearman's rho between a run's
                       ICS and its performance within its variant and lr (both centred per
                       stratum), with a stratified bootstrap interval over runs
-  metrics.json        for `dvc exp show`: the verdict per claim, final numbers per group
+  metrics.json        for `dvc exp show`: each claim's verdict as a letter, claim 1's headline
   plots/              per-group curve files for `dvc plots` (bnpipe.analysis.dvc_plots)
   claims.json         the seven claims judged (bnpipe.analysis.claims): what the report shows
 """
@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from bnpipe import probe_registry
-from bnpipe.analysis.claims import CLAIM_RULE, RULES, judge_all
-from bnpipe.analysis.claims.judging import VERDICTS
+from bnpipe.analysis.claims import CLAIM_RULE, RULES, claim1, judge_all
+from bnpipe.analysis.claims.judging import VERDICT_CODES, VERDICTS
 from bnpipe.analysis.dvc_plots import write_plot_tables
 from bnpipe.analysis.quantities import (
     GROUP,
@@ -47,11 +47,6 @@ from bnpipe.params import Params
 
 # history column -> curve name; columns a model lacks (the DLN's accuracies) are skipped
 CURVE_METRICS = {"eval_train_acc": "train", "test_acc": "test", "eval_train_loss": "train_loss"}
-# per model: (runs.csv column, metrics.json name) of the final numbers with intervals
-FINAL_METRICS = {
-    "vgg": (("final_test_acc", "test_acc"), ("final_train_acc", "train_acc")),
-    "dln": (("final_train_loss", "train_loss"),),
-}
 # per-run scalars read off a probe table: (probe, metric) -> quantity
 PROBE_SCALARS = {("clean_stats", "test_acc_clean_stats"): "test_acc_clean_stats"}
 # model -> the runs.csv column that measures performance (the DLN's: lower is better)
@@ -243,29 +238,19 @@ def _flat(test: dict) -> dict:
     return flat
 
 
-def summary_metrics(table: pd.DataFrame, summary: pd.DataFrame, claims: list[dict], scale: str):
-    """Small and flat enough for `dvc exp show` (one column per leaf, no dots in keys):
-    the scale, run counts, each claim's verdict, and per model the seed mean of its
-    headline number per variant and lr (VGG: final test accuracy; the DLN: final training
-    loss), keyed <variant>_lr<lr> with the lr's dot as `_`. Intervals and every other
-    number: results/summary.csv and reports/claims.json."""
+def summary_metrics(table: pd.DataFrame, summary: pd.DataFrame, claims: list[dict]) -> dict:
+    """What `dvc exp show` shows of a run, narrow enough for 120 columns with the
+    experiment's name, date and params: each claim's verdict as one letter
+    (judging.VERDICT_CODES), c1..c7, and the headline of claim 1, the seed means of BN's
+    and the plain VGG's final test accuracy at its lr (bn_acc, std_acc; left out where
+    the grid lacks the group). Every other number, with intervals: summary.csv and
+    claims.json."""
+    out: dict = {f"c{c['claim']}": VERDICT_CODES[c["verdict"]] for c in claims}
     finals = summary[summary.layer == 0].set_index([*GROUP, "quantity"])
-    out: dict = {
-        "scale": scale,
-        "runs": {
-            "completed": int((table.status == "completed").sum()),
-            "diverged": int((table.status == "diverged").sum()),
-        },
-        "claims": {f"claim{c['claim']}": c["verdict"] for c in claims},
-    }
-    for (model, variant, lr), _ in table.groupby(GROUP, sort=True):
-        column, name = FINAL_METRICS[model][0]
-        key = (model, variant, lr, column)
+    for variant, name in (("batchnorm", "bn_acc"), ("standard", "std_acc")):
+        key = ("vgg", variant, claim1.PRIMARY_LR, "final_test_acc")
         if key in finals.index:
-            lr_key = f"{lr:g}".replace(".", "_")
-            out.setdefault(f"{model}_{name}", {})[f"{variant}_lr{lr_key}"] = _num(
-                finals.loc[key]["mean"]
-            )
+            out[name] = _num(finals.loc[key]["mean"])
     return out
 
 
@@ -311,7 +296,7 @@ def analyze(
         "claims": claims,
     }
     write_json(claims_out, _json_safe(document))
-    metrics = summary_metrics(table, summary, claims, params.scale)
+    metrics = summary_metrics(table, summary, claims)
     write_json(out_dir / "metrics.json", metrics)
     return metrics
 

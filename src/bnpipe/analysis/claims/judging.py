@@ -34,6 +34,14 @@ from bnpipe.analysis.stats import Interval, holm, seeds_for_power, statistic_int
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_TESTABLE, INSUFFICIENT = "not testable at this scale", "insufficient"
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE, INSUFFICIENT)
+# one letter per verdict, for `dvc exp show` (metrics.json c1..c7; README "DVC")
+VERDICT_CODES = {
+    SUPPORTED: "S",
+    CONTRADICTED: "C",
+    INCONCLUSIVE: "I",
+    NOT_TESTABLE: "N",
+    INSUFFICIENT: "F",  # too few seeds with a value
+}
 
 RULES = {
     SUPPORTED: "the whole interval of the primary statistic lies on the claimed side of "
