@@ -256,7 +256,7 @@ def test_the_dln_lag_shift_reads_training_state_exactly(trained):
     params = load_params(_raw())
     prober = SnapshotProber(spec, params, prepared, out, snaps, "cpu")
     step = prober.snapshot_steps()[1]
-    recorded = prober.lag_record[step]
+    recorded = prober.lag_record[params.probe.activations.lag][step]  # lag -> step -> moments
     later = _training_state_after_lag(spec, params, prober, step)
     defined = DefinedDLN(later, params.dln.layers, params.norm.eps)
     h = prober.probe_x.double()

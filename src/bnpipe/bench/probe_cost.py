@@ -91,9 +91,11 @@ def probe_cost(
         spent: dict[str, list[float]] = {p.name: [] for p in probes}
         prober.use_lag_record = method != "reference"
         if method != "reference" and shift_lag(params):
+            # one forward pass per lag (the main one and each also-lag) training recorded
+            lags = [sum(step in by_t for by_t in prober.lag_record.values()) for step in picked]
             spent["lag_record"] = [
-                _lag_record_seconds(prober, step) if step in prober.lag_record else 0.0
-                for step in picked
+                _lag_record_seconds(prober, step) * n if n else 0.0
+                for step, n in zip(picked, lags, strict=True)
             ]
         for step in picked:
             step_times += trainer.times(step)
@@ -113,7 +115,8 @@ def probe_cost(
     quartiles = statistics.quantiles(step_times, n=4)
     table.attrs["train_step_s_quartiles"] = (quartiles[0], quartiles[2])
     table.attrs["products"] = products
-    table.attrs["lag_recorded"] = sum(step in prober.lag_record for step in picked)
+    main_lag = prober.lag_record.get(shift_lag(params), {})
+    table.attrs["lag_recorded"] = sum(step in main_lag for step in picked)
     table.attrs["snapshots"] = len(picked)
     return table
 

@@ -31,6 +31,7 @@ import pandas as pd
 from bnpipe.params import Params, RunSpec
 from bnpipe.probe_registry import make_probes
 from bnpipe.probes.runner import SnapshotProber
+from bnpipe.training.lag_record import shift_lag
 
 NOT_MEASUREMENTS = {"rel_diff", "rel_diff_eps_free", "rel_residual", "products", "converged"}
 COSINES = {"cos", "affine_cos"}
@@ -98,7 +99,8 @@ def compare_run(
     for name, settings in (("pipeline", params), ("fp64", in_fp64(params))):
         prober = SnapshotProber(spec, settings, prepared, run_dir, snapshot_dir, device)
         chosen = steps if steps is not None else prober.snapshot_steps()
-        unrecorded = {s for s in chosen if s not in prober.lag_record}
+        main_lag = prober.lag_record.get(shift_lag(settings), {})  # lag -> step -> moments
+        unrecorded = {s for s in chosen if s not in main_lag}
         rows[name] = probe_rows(prober, settings, chosen)
     if rows["pipeline"].keys() != rows["fp64"].keys():
         raise RuntimeError(f"{spec.id}: the two precisions gave different rows")
