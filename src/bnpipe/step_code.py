@@ -78,9 +78,13 @@ def code_files(step: str, root: str | Path = ".") -> list[Path]:
 def code_digest(step: str, root: str | Path = ".", extra: tuple[Path, ...] = ()) -> str:
     """Short sha256 over the step's files (and `extra` ones: extension modules), names
     and bytes: equal iff their content is."""
-    digest = hashlib.sha256()
     named = [(str(rel), Path(root) / rel) for rel in code_files(step, root)]
-    named += [(path.name, path) for path in sorted(extra)]
+    return _digest(named + [(path.name, path) for path in sorted(extra)])
+
+
+def _digest(named: list[tuple[str, Path]]) -> str:
+    """Short sha256 over (name, file) pairs, names and bytes, in the given order."""
+    digest = hashlib.sha256()
     for name, path in named:
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
@@ -106,10 +110,7 @@ def project_fingerprint(root: str | Path = ".") -> str:
             for p in (root / folder).rglob("*")
             if p.suffix in suffixes and p.is_file() and "__pycache__" not in p.parts
         }
-    digest = hashlib.sha256()
-    for rel in sorted(files):
-        digest.update(str(rel).encode() + b"\0" + (root / rel).read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+    return _digest([(str(rel), root / rel) for rel in sorted(files)])
 
 
 def recorded_fingerprint(dvc_yaml: str | Path) -> str | None:
