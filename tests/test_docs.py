@@ -41,8 +41,8 @@ def test_a_retyped_table_is_caught(tmp_path):
 
 
 def test_the_committed_baseline_agrees_with_its_claims_and_dvc_lock():
-    """A fresh clone's `dvc exp show` reads results/quick/metrics.json for the commit:
-    it must be the metrics of the committed quick claims.json (each verdict's letter,
+    """A fresh clone's `dvc exp show` reads results/metrics.json for the commit: it must
+    be the metrics of the committed quick claims.json (each verdict's letter,
     claim 1's seed means), and dvc.lock must record that very file, so `main` shows
     what `make run` made."""
     import hashlib
@@ -50,8 +50,9 @@ def test_the_committed_baseline_agrees_with_its_claims_and_dvc_lock():
     import yaml
 
     from bnpipe.analysis.claims.judging import VERDICT_CODES
+    from bnpipe.layout import EXPERIMENT_METRICS
 
-    metrics = json.loads((ROOT / "results/quick/metrics.json").read_text())
+    metrics = json.loads((ROOT / EXPERIMENT_METRICS).read_text())
     claims = json.loads((ROOT / "docs/results/quick/claims.json").read_text())["claims"]
     for c in claims:
         assert metrics[f"c{c['claim']}"] == VERDICT_CODES[c["verdict"]], c["claim"]
@@ -62,5 +63,5 @@ def test_the_committed_baseline_agrees_with_its_claims_and_dvc_lock():
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]["bnpipe"]
     assert lock["params"]["params.yaml"] == {"scale": "quick"}
     recorded = {m["path"]: m["md5"] for m in lock["outs"]}
-    md5 = hashlib.md5((ROOT / "results/quick/metrics.json").read_bytes()).hexdigest()
-    assert recorded["results/quick/metrics.json"] == md5
+    md5 = hashlib.md5((ROOT / EXPERIMENT_METRICS).read_bytes()).hexdigest()
+    assert recorded[EXPERIMENT_METRICS] == md5

@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT
 
 from bnpipe.analysis.claims.judging import VERDICT_CODES
+from bnpipe.layout import EXPERIMENT_METRICS
 from bnpipe.params import PROTOCOL_FILE
 
 pytestmark = pytest.mark.integration
@@ -252,7 +253,7 @@ def test_dvc_repro_builds_it_too_and_then_has_nothing_to_do(tmp_path):
     show = json.loads(_sh(["dvc", "exp", "show", "--json"], root).strip().splitlines()[-1])
     data = show[0]["data"]
     assert data["params"]["params.yaml"]["data"] == {"scale": "smoke"}
-    metrics = data["metrics"]["results/smoke/metrics.json"]["data"]
+    metrics = data["metrics"][EXPERIMENT_METRICS]["data"]  # one path whatever the scale
     assert 0 <= metrics["std_acc"] <= 1
     plots = json.loads(_sh(["dvc", "plots", "show", "--json"], root).strip().splitlines()[-1])
     shown = json.dumps(plots)
@@ -432,12 +433,6 @@ def test_a_variant_and_a_probe_registered_in_a_test_module_run_through_the_dag(t
     assert any("vgg-groupnorm-lr0.1-s0" in runs_drawn for runs_drawn in drawn)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 30): the baseline's results/quick/metrics.json and the experiment's "
-    "results/smoke/metrics.json are two files, so dvc exp show prefixes every metric column "
-    "with its path and overflows 120 columns; fix: one metrics path for every scale",
-)
 def test_a_dvc_experiment_lists_its_params_verdicts_and_curves(tmp_path):
     """What `make run` does (dvc exp run), at the smoke scale with one protocol key set
     (`+`: new to params.yaml): the key wins over the scale, `dvc status` is up to date,
@@ -452,6 +447,8 @@ def test_a_dvc_experiment_lists_its_params_verdicts_and_curves(tmp_path):
     runs = pd.read_csv(root / "results" / "smoke" / "runs.csv")
     assert (runs[runs.model == "vgg"].steps == 16).all()  # params.yaml wins over smoke's 12
     assert "Data and pipelines are up to date" in _sh(["dvc", "status"], root)
+    made = (root / "results" / "smoke" / "metrics.json").read_bytes()
+    assert (root / EXPERIMENT_METRICS).read_bytes() == made  # one path for every scale
     table = _sh(["dvc", "exp", "show", "--no-pager"], root, COLUMNS="120")
     lines = [line for line in table.splitlines() if line.strip()]
     assert max(len(line) for line in lines) <= 120 and "…" not in table, table
@@ -468,7 +465,7 @@ def test_a_dvc_experiment_lists_its_params_verdicts_and_curves(tmp_path):
 
 def test_make_run_makes_the_committed_baseline(tmp_path):
     """`make run` (dvc exp run at the quick scale, about 7 minutes) on a fresh copy gives
-    the committed results/quick/metrics.json: the seven verdicts exactly, and claim 1's
+    the committed results/metrics.json: the seven verdicts exactly, and claim 1's
     seed means within 5 points. The accuracies are not compared exactly: another CPU's
     kernels round differently, and 250 SGD steps amplify it; wall times are in no metric."""
     root = _copy_checkout(tmp_path, scale="quick")
@@ -476,8 +473,9 @@ def test_make_run_makes_the_committed_baseline(tmp_path):
     git_id = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
     git_id |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     _sh(["dvc", "exp", "run", "-S", "scale=quick"], root, **git_id)
-    fresh = json.loads((root / "results" / "quick" / "metrics.json").read_text())
-    committed = json.loads((ROOT / "results" / "quick" / "metrics.json").read_text())
+    fresh = json.loads((root / EXPERIMENT_METRICS).read_text())
+    committed = json.loads((ROOT / EXPERIMENT_METRICS).read_text())
+    assert fresh == json.loads((root / "results" / "quick" / "metrics.json").read_text())
     verdicts = [f"c{n}" for n in range(1, 8)]
     assert [fresh[k] for k in verdicts] == [committed[k] for k in verdicts]
     for name in ("bn_acc", "std_acc"):

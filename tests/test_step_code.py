@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from bnpipe.layout import ANALYSIS_TABLES, ScaleLayout
+from bnpipe.layout import ANALYSIS_TABLES, EXPERIMENT_METRICS, ScaleLayout
 from bnpipe.step_code import STEP_CODE, code_digest, code_files
 
 # sources that decide where or how a job runs, never what it computes
@@ -91,7 +91,8 @@ def test_dvc_yaml_lists_the_outputs_as_the_layout_names_them():
     expected |= {f"{paths.results}/runs", f"{paths.results}/probes", "data/prepared/${scale}"}
     assert outs == expected
     metrics = [next(iter(m)) for m in stage["metrics"]]
-    assert metrics == [paths.metrics]
+    assert metrics == [EXPERIMENT_METRICS]  # one path for every scale
+    assert stage["cmd"].endswith("&& bnpipe metrics")  # which the stage fills
 
 
 def test_dvc_yaml_carries_the_current_code_fingerprint():
@@ -128,3 +129,23 @@ def test_the_fingerprint_follows_the_protocol_the_rules_and_the_code(tmp_path: P
     assert fingerprint(write=True, check=False, root=tmp_path) == 0
     assert recorded_fingerprint(tmp_path / "dvc.yaml") == project_fingerprint(tmp_path)
     assert fingerprint(write=False, check=True, root=tmp_path) == 0
+
+
+def test_the_stage_puts_the_experiments_metrics_at_one_path(tmp_path: Path, capsys):
+    """`bnpipe metrics` copies the metrics.json of params.yaml's scale, byte for byte, to
+    the one path DVC reads; a scale with no metrics yet fails, naming the missing file."""
+    from bnpipe.cli import publish_metrics
+
+    shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "workflow").mkdir()
+    shutil.copy2(ROOT / "workflow/protocol.yaml", tmp_path / "workflow/protocol.yaml")
+    (tmp_path / "params.yaml").write_text("scale: smoke\n")
+    assert publish_metrics(Path("params.yaml"), root=tmp_path) == 2
+    assert "results/smoke/metrics.json" in capsys.readouterr().err
+    assert not (tmp_path / EXPERIMENT_METRICS).exists()
+    made = tmp_path / ScaleLayout("smoke").metrics
+    made.parent.mkdir(parents=True)
+    made.write_text('{"c1": "S"}\n')
+    (tmp_path / EXPERIMENT_METRICS).write_text('{"c1": "F"}\n')  # an earlier experiment's
+    assert publish_metrics(Path("params.yaml"), root=tmp_path) == 0
+    assert (tmp_path / EXPERIMENT_METRICS).read_bytes() == made.read_bytes()

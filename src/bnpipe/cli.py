@@ -3,6 +3,7 @@ workflow/scripts/.
 
   bnpipe params [--scale NAME] [--params FILE]   a scale's resolved hyperparameters
   bnpipe fingerprint [--write | --check]         the digest DVC's stage carries
+  bnpipe metrics [--params FILE]                 the experiment's metrics.json, where DVC reads it
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 from bnpipe import hyperparams, step_code
+from bnpipe.files import atomic_path
+from bnpipe.layout import EXPERIMENT_METRICS, ScaleLayout
 from bnpipe.params import Params, ParamsError, load_params, read_experiment
 
 
@@ -88,9 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     mark.add_argument("--write", action="store_true", help="put it in dvc.yaml (make run does)")
     mark.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml's is stale")
+    publish = commands.add_parser(
+        "metrics",
+        help=f"copy the experiment's metrics.json to {EXPERIMENT_METRICS} (DVC's stage does)",
+    )
+    publish.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
     args = p.parse_args(argv)
     if args.command == "fingerprint":
         return fingerprint(args.write, args.check)
+    if args.command == "metrics":
+        return publish_metrics(args.params)
     try:
         raw = read_experiment(args.params, args.scale)
         params = load_params(raw)
@@ -98,6 +108,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bnpipe params: {err}", file=sys.stderr)
         return 2
     sys.stdout.write(hyperparams.block(params, raw))
+    return 0
+
+
+def publish_metrics(params_file: Path, root: Path = Path(".")) -> int:
+    """`bnpipe metrics`: copy results/<scale>/metrics.json of the experiment's scale (the
+    params file's `scale`) to EXPERIMENT_METRICS, atomically, so that every experiment's
+    metrics sit at one path whatever its scale."""
+    try:
+        scale = read_experiment(root / params_file)["scale"]
+        made = (root / ScaleLayout(scale).metrics).read_bytes()
+    except (OSError, ParamsError) as err:
+        print(f"bnpipe metrics: {err}", file=sys.stderr)
+        return 2
+    with atomic_path(root / EXPERIMENT_METRICS) as tmp:
+        tmp.write_bytes(made)
+    print(f"{ScaleLayout(scale).metrics} -> {EXPERIMENT_METRICS}")
     return 0
 
 

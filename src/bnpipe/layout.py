@@ -9,6 +9,8 @@ here. Each scale has its own tree, so running one scale never overwrites another
   results/<scale>/probes/<id>.csv         the run's probe table
   results/<scale>/{runs,curves,...}.csv   analyze's tables, metrics.json, plots/
   results/<scale>/logs/                   one log per job
+  results/metrics.json                    the last DVC experiment's metrics.json, copied
+                                          from its scale's: the one metrics file DVC reads
   reports/<scale>/index.html              the report; figures/, claims.json beside it
   reports/bench.json                      `make bench` (a machine's, not a scale's)
 
@@ -26,6 +28,10 @@ from pathlib import Path
 ARCHIVE = "data/raw/cifar10.tar.gz"
 SAMPLE = "data/sample/cifar10-sample.tar.gz"
 BENCH = "reports/bench.json"
+# One metrics path whatever the scale: were it results/<scale>/metrics.json, an
+# experiment at another scale than the committed baseline's would be a second metrics
+# file, and `dvc exp show` would prefix every metric column with its path
+EXPERIMENT_METRICS = "results/metrics.json"
 LAG_RECORD = "lag_moments.pt"  # in a run folder: bnpipe.training.lag_record
 ANALYSIS_TABLES = (  # analyze's CSV outputs, under results/<scale>/
     "runs",
