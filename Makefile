@@ -62,5 +62,5 @@ lint: $(STAMP)
 	snakemake --lint
 	snakefmt --check Snakefile workflow/rules
 
-clean:
-	rm -rf results reports/*/ reports/bench.json data/prepared data/raw .snakemake
+clean: # keeps results/metrics.json, the committed baseline (in git)
+	rm -rf results/*/ reports/*/ reports/bench.json data/prepared data/raw .snakemake

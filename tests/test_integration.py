@@ -275,7 +275,7 @@ def test_bad_params_stop_snakemake_before_any_job(tmp_path):
     assert res.returncode != 0
     assert "train.batchsize: unknown key" in res.stderr + res.stdout
     assert not (root / "data" / "prepared").exists()
-    assert not (root / "results" / "smoke").exists()  # (results/quick: the committed baseline)
+    assert not (root / "results" / "smoke").exists()  # (results/metrics.json: the baseline)
 
 
 def test_a_diverging_run_is_recorded_and_the_dag_completes(tmp_path):

@@ -136,7 +136,6 @@ def test_the_stage_puts_the_experiments_metrics_at_one_path(tmp_path: Path, caps
     the one path DVC reads; a scale with no metrics yet fails, naming the missing file."""
     from bnpipe.cli import publish_metrics
 
-    shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
     (tmp_path / "workflow").mkdir()
     shutil.copy2(ROOT / "workflow/protocol.yaml", tmp_path / "workflow/protocol.yaml")
     (tmp_path / "params.yaml").write_text("scale: smoke\n")
