@@ -5,6 +5,9 @@
 # make long-arm - the `cpu` scale's long arm (params long_arm): BN and noisy BN at lr 0.1
 #              trained 15,000 steps, to measure when training settles (about 1 core-hour);
 #              the next `make cpu` cites it in the claims that wait for settled training
+# make width-check - the `cpu` scale's width check (params width_check): claim 3's noisy BN
+#              and BN runs at half and twice the width; the next `make cpu` re-judges claim
+#              3's gap at each width in its panel
 # make test  - the test suite (unit tests and one integration test through Snakemake and DVC)
 # make bench - time the training step (against a plain PyTorch loop), the probes and
 #              concurrent jobs on this device -> reports/bench.json (+ the report's section)
@@ -22,7 +25,7 @@ CIFAR ?=
 BENCH_ARGS ?=
 BENCH_OUT ?= reports/bench.json
 
-.PHONY: run cpu long-arm bench test lint clean
+.PHONY: run cpu long-arm width-check bench test lint clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +48,9 @@ cpu: $(STAMP)
 
 long-arm: $(STAMP)
 	$(SMK) long_arm_all --config scale=cpu $(if $(CIFAR),cifar_archive=$(abspath $(CIFAR)))
+
+width-check: $(STAMP)
+	$(SMK) width_check_all --config scale=cpu $(if $(CIFAR),cifar_archive=$(abspath $(CIFAR)))
 
 bench: $(STAMP)
 	python workflow/scripts/bench.py --out $(BENCH_OUT) $(BENCH_ARGS)

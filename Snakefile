@@ -89,6 +89,7 @@ localrules:
     train_all,
     probe_all,
     long_arm_all,
+    width_check_all,
     analyze,
     report,
 
@@ -97,6 +98,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/runs.smk"
 include: "workflow/rules/long_arm.smk"
+include: "workflow/rules/width_check.smk"
 include: "workflow/rules/summary.smk"
 
 

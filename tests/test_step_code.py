@@ -33,6 +33,7 @@ NOT_CODE = {
     "workflow/scripts/verdict_table.py",  # prints a run's claims.json as Markdown
     "workflow/scripts/bench.py",
     "workflow/scripts/long_arm.py",  # one run past the scale's steps: no pipeline step
+    "workflow/scripts/width_check.py",  # runs at another width: no pipeline step
 }
 
 

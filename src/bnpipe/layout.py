@@ -9,6 +9,7 @@ here. Each scale has its own tree, so running one scale never overwrites another
   results/<scale>/probes/<id>.csv         the run's probe table
   results/<scale>/{runs,curves,...}.csv   analyze's tables, metrics.json, plots/
   results/<scale>/logs/                   one log per job
+  results/<scale>/{long_arm,width_check}/ make long-arm's and make width-check's runs
   results/metrics.json                    the last DVC experiment's metrics.json, copied
                                           from its scale's: the one metrics file DVC reads
   reports/<scale>/index.html              the report; figures/, claims.json beside it
@@ -78,6 +79,12 @@ class ScaleLayout:
         """One long-arm run's result (workflow/scripts/long_arm.py); its run folder and
         snapshots sit beside it."""
         return f"{self.results}/long_arm/{{run}}.json"
+
+    @property
+    def width_check(self) -> str:
+        """One width-check run's result (workflow/scripts/width_check.py), `{width}` as
+        vgg.width prints with :g; its run folder sits beside it."""
+        return f"{self.results}/width_check/w{{width}}/{{run}}.json"
 
     def table(self, name: str) -> str:
         return str(table_path(self.results, name))

@@ -407,6 +407,23 @@ class LongArmParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class WidthCheckParams:
+    """`make width-check`: VGG runs of the grid trained as they are but at each of
+    `widths` (vgg.width in place of the scale's), to show whether a gap between variants
+    depends on the width (claim 3's panel); nothing is probed."""
+
+    widths: tuple[float, ...]  # vgg.width values, the scale's own excluded
+    runs: tuple[str, ...]  # VGG run ids of the grid
+
+    def check(self, where: str) -> None:
+        _distinct(self.widths, "width_check.widths")
+        _distinct(self.runs, "width_check.runs")
+        for width in self.widths:
+            if not 0 < width <= 8:
+                raise ParamsError(f"width_check.widths: each in (0, 8], got {width}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     scale: Literal["quick", "cpu", "paper", "smoke"]
     extensions: tuple[str, ...]  # modules that register variants or probes, imported first
@@ -421,12 +438,21 @@ class Params:
     probe: ProbeParams
     analyze: AnalyzeParams
     long_arm: LongArmParams
+    width_check: WidthCheckParams
 
     def check(self, where: str) -> None:
         ids = [spec.id for spec in self.runs()]
         for run in self.long_arm.runs:
             if run not in ids:
                 raise ParamsError(f"long_arm.runs: {run!r} is not a run of the grid")
+        for run in self.width_check.runs:
+            if run not in ids or not run.startswith("vgg-"):
+                raise ParamsError(f"width_check.runs: {run!r} is not a VGG run of the grid")
+        if self.vgg.width in self.width_check.widths:
+            raise ParamsError(
+                f"width_check.widths: {self.vgg.width:g} is the scale's own width (its runs "
+                "are the grid's)"
+            )
         clash = sorted({i for i in ids if ids.count(i) > 1})
         if clash:
             raise ParamsError(

@@ -10,6 +10,7 @@ rule analyze:
         expand(f"{RUN_DIR}/history.csv", run=RUN_IDS),
         probes=expand(PROBES, run=RUN_IDS),
         long_arms=LONG_ARMS,  # those `make long-arm` made: the claims cite them
+        width_checks=WIDTH_CHECKS,  # those `make width-check` made: claim 3's panel
     output:
         **{name: PATHS.table(name) for name in layout.ANALYSIS_TABLES},
         metrics=PATHS.metrics,
@@ -28,7 +29,7 @@ rule analyze:
     shell:
         "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs}"
         " --probes {input.probes} --out {params.results} --claims {output.claims}"
-        " --long-arm {input.long_arms} 2> {log}"
+        " --long-arm {input.long_arms} --width-check {input.width_checks} 2> {log}"
 
 
 rule report:

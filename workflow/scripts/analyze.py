@@ -17,6 +17,10 @@ p.add_argument("--claims", type=Path, required=True, help="claims.json to write"
 p.add_argument(
     "--long-arm", type=Path, nargs="*", default=[], help="long-arm results (make long-arm)"
 )
+p.add_argument(
+    "--width-check", type=Path, nargs="*", default=[], help="width-check results (make width-check)"
+)
 args = p.parse_args()
-metrics = analyze(args.runs, args.probes, params_from(args), args.out, args.claims, args.long_arm)
+metrics = analyze(args.runs, args.probes, params_from(args), args.out, args.claims, args.long_arm,
+                  args.width_check)  # fmt: skip
 print(f"{args.out}: verdicts {' '.join(metrics[f'c{n}'] for n in range(1, 8))} (claims 1-7)")

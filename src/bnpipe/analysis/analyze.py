@@ -53,6 +53,10 @@ PROBE_SCALARS = {("clean_stats", "test_acc_clean_stats"): "test_acc_clean_stats"
 PERFORMANCE = {"vgg": "final_test_acc", "dln": "final_train_loss"}
 
 
+def _read_all(files: list[Path]) -> list[dict]:
+    return [json.loads(Path(f).read_text()) for f in files]
+
+
 def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     run_dir = Path(run_dir)
     return json.loads((run_dir / "run.json").read_text()), pd.read_csv(run_dir / "history.csv")
@@ -261,6 +265,7 @@ def analyze(
     out_dir: Path,
     claims_out: Path,
     long_arms: list[Path] = (),
+    width_checks: list[Path] = (),
 ) -> dict:
     runs = [load_run(d) for d in run_dirs]
     table = runs_table(runs, params)
@@ -268,7 +273,7 @@ def analyze(
     quantities = all_quantities(runs, table, probes, params)
     correlations = ics_vs_performance(quantities, table, params)
     evidence = Evidence(table, quantities[quantities.layer == 0], probes, correlations)
-    claims = judge_all(evidence, params, [json.loads(Path(f).read_text()) for f in long_arms])
+    claims = judge_all(evidence, params, _read_all(long_arms), _read_all(width_checks))
     out_dir = Path(out_dir)
     curves = curves_table(runs, params)
     pooled_probes = probe_curves(with_run_keys(probes, table), params)

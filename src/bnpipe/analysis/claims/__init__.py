@@ -46,10 +46,13 @@ def judge_claim(module, context: Context) -> dict:
     }
 
 
-def judge_all(evidence: Evidence, params: Params, long_arms: list[dict] = ()) -> list[dict]:
+def judge_all(
+    evidence: Evidence, params: Params, long_arms: list[dict] = (), width_checks: list[dict] = ()
+) -> list[dict]:
     """Every claim judged; `long_arms`: the results of `make long-arm`, cited where a test
-    waits for training to settle."""
-    context = Context(evidence, params, long_arms)
+    waits for training to settle; `width_checks`: those of `make width-check`, one per run
+    and width (claim 3's panel)."""
+    context = Context(evidence, params, long_arms, width_checks)
     return [judge_claim(module, context) for module in CLAIMS]
 
 

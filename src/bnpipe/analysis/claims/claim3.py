@@ -98,7 +98,8 @@ def judge(c: Context) -> tuple[Outcome, list[Outcome]]:
 def multiverse(c: Context) -> list[tuple[str, Outcome]]:
     """The gap over the whole run (the area under the training curve: no end of
     training, so no settling), at the end after re-estimating BN's statistics on clean
-    batches, and at every other lr the grid has noisy BN."""
+    batches, at every other lr the grid has noisy BN, and at every width of the width
+    check (make width-check: is the gap a property of the width?)."""
     margin = c.a.margin_points
 
     def gap(lr: float, quantity: str, what: str, settled: bool) -> Outcome:
@@ -122,4 +123,17 @@ def multiverse(c: Context) -> list[tuple[str, Outcome]]:
         if lr != LR and c.ev.find("vgg", "noisy_batchnorm", lr):
             what = "training accuracy in training mode"
             rows.append((f"lr {lr:g}", gap(lr, "train_mode_acc", what, True)))
+    own = c.params.vgg.width
+    for width in c.widths():
+        what = f"training accuracy in training mode at width {width:g}"
+        h = Hypothesis(
+            f"VGG lr {LR:g}, width {width:g}: {what}, noisy BN - BN",
+            f"noisy BN's {what} minus BN's (VGG, lr {LR:g}; the width check)",
+            "points",
+            "above",
+            -margin,
+        )
+        noisy, bn = ("vgg", "noisy_batchnorm", LR), ("vgg", "batchnorm", LR)
+        test = c.at_width(h, noisy, bn, "train_mode_acc", width, settled=True)
+        rows.append((f"width {width:g} ({width / own:g}x the scale's)", test))
     return rows

@@ -14,9 +14,44 @@ from bnpipe.params import Params
 
 
 class Context:
-    def __init__(self, evidence: Evidence, params: Params, long_arms: list[dict] = ()):
+    def __init__(
+        self, evidence: Evidence, params: Params, long_arms: list[dict] = (),
+        width_checks: list[dict] = (),
+    ):  # fmt: skip
         self.ev, self.params, self.a = evidence, params, params.analyze
         self.long_arms = {arm["run"]: arm for arm in long_arms}  # run id -> its result
+        self.width_checks = list(width_checks)  # one per run and width (make width-check)
+
+    def widths(self) -> list[float]:
+        """The widths the width check trained at, in order."""
+        return sorted({w["width"] for w in self.width_checks})
+
+    def at_width(
+        self, h: Hypothesis, a: Group, b: Group, quantity: str, width: float,
+        settled: bool = False,
+    ) -> Outcome:  # fmt: skip
+        """A per-run scalar of the width check's runs at `width` (make width-check), A
+        against B paired by seed, by the rule of `scalar`; `settled`: the same gate, on
+        those runs' late rises."""
+
+        def of(g: Group, key: str) -> dict[int, float]:
+            name = group_name(g) + "-s"
+            return {
+                int(w["run"][len(name):]): float(w[key])
+                for w in self.width_checks
+                if w["width"] == width and w["run"].startswith(name)
+            }  # fmt: skip
+
+        va, vb = of(a, quantity), of(b, quantity)
+        if not va or not vb:
+            missing = [group_name(g) for g, v in ((a, va), (b, vb)) if not v]
+            return untestable(h, f"the width check has no {', '.join(missing)} at width {width:g}")
+        out = self._compare(h, va, vb, [])
+        if settled:
+            reason = self._unsettled(of(a, "late_rise"), of(b, "late_rise"), a, b)
+            if reason and out.verdict != NOT_TESTABLE:
+                out.verdict, out.reason = NOT_TESTABLE, reason
+        return out
 
     def _groups(self, h: Hypothesis, *wanted: tuple[str, str, float]):
         found = [self.ev.find(*w) for w in wanted]
@@ -101,10 +136,17 @@ class Context:
         no accuracy: it counts as settled."""
         if not variants.is_classifier(a[0]):
             return ""
+        rises_b = self.ev.late_rises(b) if b else None
+        return self._unsettled(self.ev.late_rises(a), rises_b, a, b, self.requirement(a, b))
+
+    def _unsettled(
+        self, rises_a: dict[int, float], rises_b: dict[int, float] | None, a: Group,
+        b: Group | None, requirement: str = "",
+    ) -> str:  # fmt: skip
+        """'' if the late rises (b: A's minus B's, paired by seed) lie within
+        +-plateau_points at the equivalence level, else why not (`settling`)."""
         level, limit = 1 - 2 * (1 - self.a.confidence), self.a.plateau_points
-        rises = self.ev.late_rises(a)
-        interval = settled_interval(rises, self.ev.late_rises(b) if b else None, level,
-                                    self.a.min_seeds)  # fmt: skip
+        interval = settled_interval(rises_a, rises_b, level, self.a.min_seeds)
         if interval.ok and -limit <= interval.lo and interval.hi <= limit:
             return ""
         what = (
@@ -114,12 +156,12 @@ class Context:
             else f"{group_name(a)} has not settled: its training accuracy rose"
         )
         if not interval.ok:
-            return f"{what} cannot be bounded ({interval.reason})" + self.requirement(a, b)
+            return f"{what} cannot be bounded ({interval.reason})" + requirement
         return (
             f"{what} {interval.estimate * 100:+.2f} [{interval.lo * 100:+.2f}, "
             f"{interval.hi * 100:+.2f}] points over the last {self.a.final_fraction:.0%} of "
             f"the steps ({level:.0%} interval over {interval.n} seeds), not within "
-            f"+-{limit * 100:g}" + self.requirement(a, b)
+            f"+-{limit * 100:g}" + requirement
         )
 
     def requirement(self, *groups: Group | None) -> str:
