@@ -163,10 +163,21 @@ def test_settling_finds_the_length_after_which_every_run_has_settled():
     assert settle_step(acc, [9_000], 0.1, 0.01).settled_from is None
 
 
-def test_the_long_arm_trains_one_run_past_the_scale_and_reports_its_settling(tmp_path):
-    prepared = ROOT / "data/prepared/smoke/cifar10.npz"
-    if not prepared.exists():
-        pytest.skip("the smoke scale's prepared data (made by the integration test)")
+@pytest.fixture(scope="module")
+def smoke_prepared(tmp_path_factory) -> str:
+    """The smoke scale's arrays, prepared from the committed CIFAR-10 sample (seconds)."""
+    out = tmp_path_factory.mktemp("prepared") / "cifar10.npz"
+    cmd = [sys.executable, str(ROOT / "workflow/scripts/prepare.py"), "--params",
+           str(ROOT / "params.yaml"), "--scale", "smoke", "--archive",
+           str(ROOT / "data/sample/cifar10-sample.tar.gz"), "--out", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    return str(out)
+
+
+def test_the_long_arm_trains_one_run_past_the_scale_and_reports_its_settling(
+    tmp_path, smoke_prepared
+):
+    prepared = smoke_prepared
     out = tmp_path / "long"
     cmd = [
         sys.executable,
@@ -225,3 +236,56 @@ def test_a_test_waiting_for_training_cites_what_the_long_arm_measured():
         ("vgg", "batchnorm", 0.1)
     )
     assert Context(ev, PARAMS).requirement(("vgg", "batchnorm", 0.1)) == ""
+
+
+def test_the_width_check_trains_a_grid_run_at_another_width(tmp_path, smoke_prepared):
+    """The run is the grid's at width 0.125 (smoke's is 0.0625: 8 channels in the first
+    conv, not 4), and its JSON holds claim 3's quantity computed from its own history:
+    the mean training accuracy over the last 10% of the steps, and its late rise."""
+    import torch
+
+    out = tmp_path / "w0.125"
+    run = "vgg-batchnorm-lr0.1-s0"
+    cmd = [sys.executable, str(ROOT / "workflow/scripts/width_check.py"), "--params",
+           str(ROOT / "params.yaml"), "--scale", "smoke", "--run", run, "--width", "0.125",
+           "--prepared", smoke_prepared, "--out", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    result = json.loads((out / f"{run}.json").read_text())
+    history = pd.read_csv(out / run / "history.csv")
+    acc = history.dropna(subset=["train_acc"]).set_index("step").train_acc
+    assert result["width"] == 0.125 and result["steps"] == 12 == history.step.max()
+    last = acc[acc.index >= 0.9 * 12]  # steps 11 and 12 (a tenth of 12 steps, from 10.8)
+    assert result["train_mode_acc"] == pytest.approx(last.mean())
+    assert result["late_rise"] == pytest.approx(late_rise(acc, 12, 0.1))
+    state = torch.load(out / run / "final.pt", map_location="cpu", weights_only=False)
+    weights = state.get("model", state)
+    first_conv = next(v for k, v in weights.items() if k.endswith("weight") and v.dim() == 4)
+    assert first_conv.shape[0] == 8  # 64 x 0.125
+    bad = subprocess.run([*cmd[:7], "dln-standard-lr1e-06-s0", *cmd[8:]], cwd=ROOT,
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode != 0 and "not a VGG run" in bad.stderr
+
+
+def test_claim_3_panel_re_judges_the_gap_at_each_width_of_the_width_check():
+    """Width checks at 0.25 whose noisy BN trails BN by 2 points on every seed (settled:
+    no late rise) give a supported row above the -5-point margin; at 0.5, by 12 points,
+    contradicted; at 1.0 still rising 3 points a tenth: not testable, saying so."""
+    from bnpipe.analysis.claims import claim3
+    from bnpipe.analysis.claims.context import Context
+
+    ev = evidence(np.random.default_rng(3), lrs={"vgg": (0.1,)})
+    checks = []
+    for width, gap, rise in ((0.25, -0.02, 0.0), (0.5, -0.12, 0.0), (1.0, -0.02, 0.03)):
+        for seed, jitter in enumerate((0.0, 0.004, -0.003)):
+            for variant, acc in (("noisy_batchnorm", 0.8 + gap + jitter), ("batchnorm", 0.8)):
+                own_rise = rise if variant == "noisy_batchnorm" else 0.0
+                checks.append({"run": f"vgg-{variant}-lr0.1-s{seed}", "width": width,
+                               "train_mode_acc": acc, "late_rise": own_rise})  # fmt: skip
+    rows = dict(claim3.multiverse(Context(ev, PARAMS, width_checks=checks)))
+    quarter, half, one = (rows[f"width {w:g} ({w / PARAMS.vgg.width:g}x the scale's)"]
+                          for w in (0.25, 0.5, 1.0))  # fmt: skip
+    assert quarter.verdict == SUPPORTED
+    assert quarter.interval.estimate == pytest.approx(-0.02 + (0.004 - 0.003) / 3)
+    assert half.verdict == "contradicted"
+    assert one.verdict == NOT_TESTABLE and "has not settled" in one.reason
+    assert Context(ev, PARAMS).widths() == []  # no width check: no rows
