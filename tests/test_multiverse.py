@@ -30,6 +30,7 @@ from bnpipe.analysis.settling import late_rise, settle_step
 from bnpipe.params import load_params
 
 PARAMS = load_params(raw_params("quick"))
+PARAMS_SMOKE = load_params(raw_params("smoke"))
 H = Hypothesis("t", "t", "raw", "above", 0.0)
 
 
@@ -238,32 +239,47 @@ def test_a_test_waiting_for_training_cites_what_the_long_arm_measured():
     assert Context(ev, PARAMS).requirement(("vgg", "batchnorm", 0.1)) == ""
 
 
-def test_the_width_check_trains_a_grid_run_at_another_width(tmp_path, smoke_prepared):
-    """The run is the grid's at width 0.125 (smoke's is 0.0625: 8 channels in the first
-    conv, not 4), and its JSON holds claim 3's quantity computed from its own history:
-    the mean training accuracy over the last 10% of the steps, and its late rise."""
+def test_the_width_check_trains_the_grids_run_at_another_width(tmp_path, smoke_prepared):
+    """At the scale's own width (0.0625) the width check's history is the grid's
+    (train.py's) to the byte in its training columns: only the width differs. At 0.125 the
+    first conv has 8 channels, not 4, and the analysis reads the run with the grid's code
+    (analyze.width_runs): the mean training accuracy over the last 10% of the steps, its
+    late rise, and the width from the run's own record."""
     import torch
 
-    out = tmp_path / "w0.125"
-    run = "vgg-batchnorm-lr0.1-s0"
-    cmd = [sys.executable, str(ROOT / "workflow/scripts/width_check.py"), "--params",
-           str(ROOT / "params.yaml"), "--scale", "smoke", "--run", run, "--width", "0.125",
-           "--prepared", smoke_prepared, "--out", str(out)]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-    result = json.loads((out / f"{run}.json").read_text())
-    history = pd.read_csv(out / run / "history.csv")
-    acc = history.dropna(subset=["train_acc"]).set_index("step").train_acc
-    assert result["width"] == 0.125 and result["steps"] == 12 == history.step.max()
-    last = acc[acc.index >= 0.9 * 12]  # steps 11 and 12 (a tenth of 12 steps, from 10.8)
-    assert result["train_mode_acc"] == pytest.approx(last.mean())
-    assert result["late_rise"] == pytest.approx(late_rise(acc, 12, 0.1))
-    state = torch.load(out / run / "final.pt", map_location="cpu", weights_only=False)
+    from bnpipe.analysis.analyze import width_runs
+
+    run, script = "vgg-batchnorm-lr0.1-s0", str(ROOT / "workflow/scripts/width_check.py")
+    common = ["--params", str(ROOT / "params.yaml"), "--scale", "smoke", "--run", run,
+              "--prepared", smoke_prepared]  # fmt: skip
+    for width in ("0.0625", "0.125"):
+        cmd = [sys.executable, script, *common, "--width", width, "--out", str(tmp_path / width)]
+        subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    grid_run = tmp_path / "grid" / run
+    grid = [sys.executable, str(ROOT / "workflow/scripts/train.py"), *common,
+            "--out", str(grid_run), "--snapshots", str(tmp_path / "grid.snap")]  # fmt: skip
+    subprocess.run(grid, check=True, cwd=ROOT, capture_output=True)
+    training = ["step", "train_loss", "train_acc"]
+    same = pd.read_csv(tmp_path / "0.0625" / run / "history.csv")[training]
+    pd.testing.assert_frame_equal(
+        same, pd.read_csv(tmp_path / "grid" / run / "history.csv")[training]
+    )
+
+    wider = tmp_path / "0.125" / run
+    state = torch.load(wider / "final.pt", map_location="cpu", weights_only=False)
     weights = state.get("model", state)
     first_conv = next(v for k, v in weights.items() if k.endswith("weight") and v.dim() == 4)
     assert first_conv.shape[0] == 8  # 64 x 0.125
-    bad = subprocess.run([*cmd[:7], "dln-standard-lr1e-06-s0", *cmd[8:]], cwd=ROOT,
-                         capture_output=True, text=True)  # fmt: skip
-    assert bad.returncode != 0 and "not a VGG run" in bad.stderr
+    (row,) = width_runs([wider], PARAMS_SMOKE)
+    history = pd.read_csv(wider / "history.csv")
+    acc = history.dropna(subset=["train_acc"]).set_index("step").train_acc
+    assert row["width"] == 0.125 and row["steps"] == 12 == history.step.max()
+    assert row["train_mode_acc"] == pytest.approx(acc[acc.index >= 0.9 * 12].mean())
+    assert row["late_rise"] == pytest.approx(late_rise(acc, 12, 0.1))
+    bad = subprocess.run([sys.executable, script, *common[:5], "dln-standard-lr1e-06-s0",
+                          *common[6:], "--width", "0.125", "--out", str(tmp_path / "x")],
+                         cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode != 0 and "is not a VGG run of the smoke grid" in bad.stderr
 
 
 def test_claim_3_panel_re_judges_the_gap_at_each_width_of_the_width_check():
@@ -279,7 +295,8 @@ def test_claim_3_panel_re_judges_the_gap_at_each_width_of_the_width_check():
         for seed, jitter in enumerate((0.0, 0.004, -0.003)):
             for variant, acc in (("noisy_batchnorm", 0.8 + gap + jitter), ("batchnorm", 0.8)):
                 own_rise = rise if variant == "noisy_batchnorm" else 0.0
-                checks.append({"run": f"vgg-{variant}-lr0.1-s{seed}", "width": width,
+                checks.append({"model": "vgg", "variant": variant, "lr": 0.1, "seed": seed,
+                               "width": width, "status": "completed", "trained_step": 300.0,
                                "train_mode_acc": acc, "late_rise": own_rise})  # fmt: skip
     rows = dict(claim3.multiverse(Context(ev, PARAMS, width_checks=checks)))
     quarter, half, one = (rows[f"width {w:g} ({w / PARAMS.vgg.width:g}x the scale's)"]

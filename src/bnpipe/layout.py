@@ -82,9 +82,9 @@ class ScaleLayout:
 
     @property
     def width_check(self) -> str:
-        """One width-check run's result (workflow/scripts/width_check.py), `{width}` as
-        vgg.width prints with :g; its run folder sits beside it."""
-        return f"{self.results}/width_check/w{{width}}/{{run}}.json"
+        """One width-check run's folder (workflow/scripts/width_check.py), as a grid run's
+        (run.json = complete); `{width}` as vgg.width prints with :g."""
+        return f"{self.results}/width_check/w{{width}}/{{run}}"
 
     def table(self, name: str) -> str:
         return str(table_path(self.results, name))

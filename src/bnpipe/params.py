@@ -421,6 +421,8 @@ class WidthCheckParams:
         for width in self.widths:
             if not 0 < width <= 8:
                 raise ParamsError(f"width_check.widths: each in (0, 8], got {width}")
+            if float(f"{width:g}") != width:  # its folder's name: w{width:g}
+                raise ParamsError(f"width_check.widths: {width!r} needs more than 6 digits")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ rule analyze:
         expand(f"{RUN_DIR}/history.csv", run=RUN_IDS),
         probes=expand(PROBES, run=RUN_IDS),
         long_arms=LONG_ARMS,  # those `make long-arm` made: the claims cite them
-        width_checks=WIDTH_CHECKS,  # those `make width-check` made: claim 3's panel
+        width_checks=[f"{d}/run.json" for d in WIDTH_CHECKS],  # `make width-check`'s
     output:
         **{name: PATHS.table(name) for name in layout.ANALYSIS_TABLES},
         metrics=PATHS.metrics,
@@ -25,11 +25,12 @@ rule analyze:
         digest=P.digest("analyze", "grid"),
         code=code_digest("analyze"),
         run_dirs=expand(RUN_DIR, run=RUN_IDS),
+        width_checks=WIDTH_CHECKS,
         results=lambda w, output: os.path.dirname(output.metrics),
     shell:
         "python workflow/scripts/analyze.py {params.args} --runs {params.run_dirs}"
         " --probes {input.probes} --out {params.results} --claims {output.claims}"
-        " --long-arm {input.long_arms} --width-check {input.width_checks} 2> {log}"
+        " --long-arm {input.long_arms} --width-check {params.width_checks} 2> {log}"
 
 
 rule report:

@@ -18,7 +18,11 @@ p.add_argument(
     "--long-arm", type=Path, nargs="*", default=[], help="long-arm results (make long-arm)"
 )
 p.add_argument(
-    "--width-check", type=Path, nargs="*", default=[], help="width-check results (make width-check)"
+    "--width-check",
+    type=Path,
+    nargs="*",
+    default=[],
+    help="width-check run folders (make width-check)",
 )
 args = p.parse_args()
 metrics = analyze(args.runs, args.probes, params_from(args), args.out, args.claims, args.long_arm,

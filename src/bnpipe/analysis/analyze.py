@@ -57,6 +57,17 @@ def _read_all(files: list[Path]) -> list[dict]:
     return [json.loads(Path(f).read_text()) for f in files]
 
 
+def width_runs(run_dirs: list[Path], params: Params) -> list[dict]:
+    """The width check's runs (make width-check) as rows of runs_table, the grid's own
+    quantities at today's analysis params, each with its `width` (from its record)."""
+    runs = [load_run(d) for d in run_dirs]
+    if not runs:
+        return []
+    rows = runs_table(runs, params).to_dict("records")
+    widths = {r["id"]: r["provenance"]["params"]["vgg"]["width"] for r, _ in runs}
+    return [{**row, "width": float(widths[row["id"]])} for row in rows]
+
+
 def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     run_dir = Path(run_dir)
     return json.loads((run_dir / "run.json").read_text()), pd.read_csv(run_dir / "history.csv")
@@ -273,7 +284,7 @@ def analyze(
     quantities = all_quantities(runs, table, probes, params)
     correlations = ics_vs_performance(quantities, table, params)
     evidence = Evidence(table, quantities[quantities.layer == 0], probes, correlations)
-    claims = judge_all(evidence, params, _read_all(long_arms), _read_all(width_checks))
+    claims = judge_all(evidence, params, _read_all(long_arms), width_runs(width_checks, params))
     out_dir = Path(out_dir)
     curves = curves_table(runs, params)
     pooled_probes = probe_curves(with_run_keys(probes, table), params)

@@ -50,8 +50,8 @@ def judge_all(
     evidence: Evidence, params: Params, long_arms: list[dict] = (), width_checks: list[dict] = ()
 ) -> list[dict]:
     """Every claim judged; `long_arms`: the results of `make long-arm`, cited where a test
-    waits for training to settle; `width_checks`: those of `make width-check`, one per run
-    and width (claim 3's panel)."""
+    waits for training to settle; `width_checks`: the runs of `make width-check`, rows of
+    runs_table with their width (analyze.width_runs; claim 3's panel)."""
     context = Context(evidence, params, long_arms, width_checks)
     return [judge_claim(module, context) for module in CLAIMS]
 

@@ -125,10 +125,10 @@ def multiverse(c: Context) -> list[tuple[str, Outcome]]:
             rows.append((f"lr {lr:g}", gap(lr, "train_mode_acc", what, True)))
     own = c.params.vgg.width
     for width in c.widths():
-        what = f"training accuracy in training mode at width {width:g}"
+        what = "training accuracy in training mode"
         h = Hypothesis(
             f"VGG lr {LR:g}, width {width:g}: {what}, noisy BN - BN",
-            f"noisy BN's {what} minus BN's (VGG, lr {LR:g}; the width check)",
+            f"noisy BN's {what} minus BN's (VGG width {width:g}, lr {LR:g}; the width check)",
             "points",
             "above",
             -margin,

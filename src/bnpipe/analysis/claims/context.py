@@ -20,7 +20,7 @@ class Context:
     ):  # fmt: skip
         self.ev, self.params, self.a = evidence, params, params.analyze
         self.long_arms = {arm["run"]: arm for arm in long_arms}  # run id -> its result
-        self.width_checks = list(width_checks)  # one per run and width (make width-check)
+        self.width_checks = list(width_checks)  # runs_table rows + width (make width-check)
 
     def widths(self) -> list[float]:
         """The widths the width check trained at, in order."""
@@ -30,25 +30,26 @@ class Context:
         self, h: Hypothesis, a: Group, b: Group, quantity: str, width: float,
         settled: bool = False,
     ) -> Outcome:  # fmt: skip
-        """A per-run scalar of the width check's runs at `width` (make width-check), A
-        against B paired by seed, by the rule of `scalar`; `settled`: the same gate, on
-        those runs' late rises."""
+        """A per-run scalar of runs_table (train_mode_acc, ...) of the width check's runs
+        at `width`, A against B paired by seed, by the rule of `scalar`, with its notes
+        (diverged runs, runs that never left chance); `settled`: the same gate, on those
+        runs' late rises."""
 
-        def of(g: Group, key: str) -> dict[int, float]:
-            name = group_name(g) + "-s"
-            return {
-                int(w["run"][len(name):]): float(w[key])
-                for w in self.width_checks
-                if w["width"] == width and w["run"].startswith(name)
-            }  # fmt: skip
+        def runs(g: Group) -> list[dict]:
+            return [
+                w for w in self.width_checks
+                if w["width"] == width and (w["model"], w["variant"], w["lr"]) == g
+            ]  # fmt: skip
 
-        va, vb = of(a, quantity), of(b, quantity)
-        if not va or not vb:
-            missing = [group_name(g) for g, v in ((a, va), (b, vb)) if not v]
+        ra, rb = runs(a), runs(b)
+        if not ra or not rb:
+            missing = [group_name(g) for g, r in ((a, ra), (b, rb)) if not r]
             return untestable(h, f"the width check has no {', '.join(missing)} at width {width:g}")
-        out = self._compare(h, va, vb, [])
+        out = self._compare(h, _by_seed(ra, quantity), _by_seed(rb, quantity), [])
+        out.notes += _run_notes(group_name(a), ra) + _run_notes(group_name(b), rb)
         if settled:
-            reason = self._unsettled(of(a, "late_rise"), of(b, "late_rise"), a, b)
+            rises = (_by_seed(ra, "late_rise"), _by_seed(rb, "late_rise"))
+            reason = self._unsettled(*rises, a, b)
             if reason and out.verdict != NOT_TESTABLE:
                 out.verdict, out.reason = NOT_TESTABLE, reason
         return out
@@ -194,16 +195,26 @@ class Context:
 
     def _notes(self, *groups: Group) -> list[str]:
         """Diverged runs and runs that never left chance: counted at their worst."""
-        notes = []
-        for g in dict.fromkeys(groups):
-            runs, name = self.ev.records(g), group_name(g)
-            diverged = sum(r["status"] == "diverged" for r in runs)
-            if diverged:
-                notes.append(f"{name}: {diverged} of {len(runs)} runs diverged (counted at chance)")
-            stuck = sum(not math.isfinite(r["trained_step"]) for r in runs)
-            if stuck and variants.is_classifier(g[0]):
-                notes.append(f"{name}: {stuck} of {len(runs)} runs never left chance")
-        return notes
+        return [
+            note for g in dict.fromkeys(groups)
+            for note in _run_notes(group_name(g), self.ev.records(g), variants.is_classifier(g[0]))
+        ]  # fmt: skip
+
+
+def _run_notes(name: str, runs: list[dict], classifier: bool = True) -> list[str]:
+    """A group's diverged runs and runs that never left chance (runs_table rows)."""
+    notes = []
+    diverged = sum(r["status"] == "diverged" for r in runs)
+    if diverged:
+        notes.append(f"{name}: {diverged} of {len(runs)} runs diverged (counted at chance)")
+    stuck = sum(not math.isfinite(r["trained_step"]) for r in runs)
+    if stuck and classifier:
+        notes.append(f"{name}: {stuck} of {len(runs)} runs never left chance")
+    return notes
+
+
+def _by_seed(runs: list[dict], key: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r[key]) for r in runs}
 
 
 def settled_interval(
