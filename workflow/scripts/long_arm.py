@@ -10,17 +10,14 @@ rise at every run length that is a multiple of --every, the first settled length
 the training cost per step measured on this run.
 """
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from bnpipe.analysis.settling import candidate_lengths, settle_step
-from bnpipe.cli import params_from, run_parser, set_up_cpu
-from bnpipe.devices import lease_device
+from bnpipe.cli import params_from, run_parser, train_aside
 from bnpipe.files import write_json
-from bnpipe.params import load_params, read_experiment
-from bnpipe.training.train import RunBusy, train_run
+from bnpipe.params import read_experiment
 
 p = run_parser(__doc__)
 p.add_argument("--steps", type=int, help="steps of the long run (default: long_arm.steps)")
@@ -34,18 +31,9 @@ every = args.every or scale_params.long_arm.every
 raw = read_experiment(args.params, scale)
 train = raw["scales"][scale].setdefault("train", {})
 # Only the length changes: constant lr and one data order make the first T steps those
-# of a T-step run. Two snapshots (0, last): nothing is probed.
-train.update(steps=steps, snapshots=2)
-train.setdefault("dense", {})["snapshots"] = 0
-params = load_params(raw)
-set_up_cpu(args.threads)
-run_dir, snapshots = args.out / args.run, args.out / f"{args.run}.snapshots"
-try:
-    with lease_device() as lease:
-        record = train_run(params.run(args.run), params, args.prepared, run_dir, snapshots,
-                           lease.device)  # fmt: skip
-except RunBusy as err:
-    sys.exit(f"long_arm: {err}")
+# of a T-step run
+train["steps"] = steps
+params, record, run_dir = train_aside(raw, args, "long_arm")
 history = pd.read_csv(run_dir / "history.csv")
 acc = history.dropna(subset=["train_acc"]).set_index("step").train_acc
 a = params.analyze

@@ -15,10 +15,8 @@ from pathlib import Path
 
 from bnpipe.analysis.analyze import load_run
 from bnpipe.analysis.quantities import runs_table
-from bnpipe.cli import params_from, run_parser, set_up_cpu
-from bnpipe.devices import lease_device
-from bnpipe.params import ParamsError, load_params, read_experiment
-from bnpipe.training.train import RunBusy, train_run
+from bnpipe.cli import params_from, run_parser, train_aside
+from bnpipe.params import read_experiment
 
 p = run_parser(__doc__)
 p.add_argument("--width", type=float, required=True, help="vgg.width of this run")
@@ -32,23 +30,9 @@ raw = read_experiment(args.params, scale)
 preset = raw["scales"][scale]
 preset.setdefault("vgg", {})["width"] = args.width
 preset["width_check"] = {"widths": [], "runs": []}  # (its own width is now the scale's)
-train = preset.setdefault("train", {})
 # As the grid trains it (every draw comes from the seed, the step and its purpose, so
-# the snapshot schedule does not move training), at another width; two snapshots
-train["snapshots"] = 2
-train.setdefault("dense", {})["snapshots"] = 0
-try:
-    params = load_params(raw)
-except ParamsError as err:
-    sys.exit(f"width_check: --width {args.width:g}: {err}")
-set_up_cpu(args.threads)
-run_dir, snapshots = args.out / args.run, args.out / f"{args.run}.snapshots"
-try:
-    with lease_device() as lease:
-        record = train_run(params.run(args.run), params, args.prepared, run_dir, snapshots,
-                           lease.device)  # fmt: skip
-except RunBusy as err:
-    sys.exit(f"width_check: {err}")
+# the snapshot schedule does not move training), at another width
+params, record, run_dir = train_aside(raw, args, f"width_check: --width {args.width:g}")
 row = runs_table([load_run(run_dir)], params).iloc[0]
 print(
     f"{args.run} at width {args.width:g}: {record['status']}, training accuracy (train "
