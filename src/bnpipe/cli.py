@@ -45,33 +45,6 @@ def set_up_cpu(threads: int) -> None:
     keep_freed_memory()
 
 
-def train_aside(raw: dict, args: argparse.Namespace, prog: str) -> tuple[Params, dict, Path]:
-    """Train `args.run` of the grid with `raw` (the scale's params with some settings
-    changed: the long arm's steps, the width check's width) into `args.out`/RUN/, two
-    snapshots (0, last: nothing is probed) beside it; a run another job holds, or params
-    that do not load, end the script with one line. Returns the params, the record and
-    the run folder."""
-    from bnpipe.devices import lease_device
-    from bnpipe.training.train import RunBusy, train_run
-
-    train = raw["scales"][raw["scale"]].setdefault("train", {})
-    train["snapshots"] = 2
-    train.setdefault("dense", {})["snapshots"] = 0
-    try:
-        params = load_params(raw)
-    except ParamsError as err:
-        sys.exit(f"{prog}: {err}")
-    set_up_cpu(args.threads)
-    run_dir, snapshots = args.out / args.run, args.out / f"{args.run}.snapshots"
-    try:
-        with lease_device() as lease:
-            spec = params.run(args.run)
-            record = train_run(spec, params, args.prepared, run_dir, snapshots, lease.device)
-    except RunBusy as err:
-        sys.exit(f"{prog}: {err}")
-    return params, record, run_dir
-
-
 def params_from(args: argparse.Namespace) -> Params:
     return load_scale(args.params, args.scale)
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from bnpipe.analysis.settling import candidate_lengths, settle_step
-from bnpipe.cli import params_from, run_parser, train_aside
+from bnpipe.cli import params_from, run_parser
 from bnpipe.files import write_json
 from bnpipe.params import read_experiment
+from bnpipe.training.aside import train_aside
 
 p = run_parser(__doc__)
 p.add_argument("--steps", type=int, help="steps of the long run (default: long_arm.steps)")

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from bnpipe.analysis.analyze import load_run
 from bnpipe.analysis.quantities import runs_table
-from bnpipe.cli import params_from, run_parser, train_aside
+from bnpipe.cli import params_from, run_parser
 from bnpipe.params import read_experiment
+from bnpipe.training.aside import train_aside
 
 p = run_parser(__doc__)
 p.add_argument("--width", type=float, required=True, help="vgg.width of this run")
