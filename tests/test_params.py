@@ -177,3 +177,16 @@ def test_a_group_runs_its_own_seeds_where_seeds_at_lists_it():
     assert "vgg-standard-lr0.5-s6" not in ids  # the other lr keeps grid.seeds.vgg
     assert params.grid.seeds_of("vgg", "standard", 0.1) == (0, 1, 2, 3, 4, 5, 6)
     assert params.grid.seeds_of("vgg", "l1", 0.1) == params.grid.seeds["vgg"]
+
+
+def test_a_grid_without_the_side_measurements_runs_still_loads():
+    """A grid edited for another purpose (no noisy BN) still loads though the smoke preset's
+    width check and a long arm name noisy BN runs: those are checked where they are trained
+    (workflow/scripts/width_check.py, long_arm.py), and there the run is named."""
+    raw = raw_params("smoke")
+    raw["scales"]["smoke"]["grid"]["variants"] = ["standard", "batchnorm"]
+    raw["scales"]["smoke"]["long_arm"] = {"runs": ["vgg-noisy_batchnorm-lr0.1-s0"]}
+    params = load_params(raw)
+    assert "vgg-noisy_batchnorm-lr0.1-s0" in params.width_check.runs
+    with pytest.raises(ParamsError, match="no run 'vgg-noisy_batchnorm-lr0.1-s0'"):
+        params.run(params.long_arm.runs[0])

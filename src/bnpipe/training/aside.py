@@ -25,13 +25,13 @@ def train_aside(raw: dict, args: argparse.Namespace, prog: str) -> tuple[Params,
     train.setdefault("dense", {})["snapshots"] = 0
     try:
         params = load_params(raw)
+        spec = params.run(args.run)  # a run of the grid, or one line that names it
     except ParamsError as err:
         sys.exit(f"{prog}: {err}")
     set_up_cpu(args.threads)
     run_dir, snapshots = args.out / args.run, args.out / f"{args.run}.snapshots"
     try:
         with lease_device() as lease:
-            spec = params.run(args.run)
             record = train_run(spec, params, args.prepared, run_dir, snapshots, lease.device)
     except RunBusy as err:
         sys.exit(f"{prog}: {err}")
