@@ -1,9 +1,11 @@
-"""Shared fixtures: tiny CIFAR-10-shaped archives made on the spot, in both formats."""
+"""Shared fixtures: tiny CIFAR-10-shaped archives made on the spot, in both formats; the
+smoke DAG built once for the integration tests that read or extend a built tree."""
 
 from __future__ import annotations
 
 import io
 import pickle
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -28,6 +30,25 @@ def raw_params(scale: str = "smoke") -> dict:
 @pytest.fixture
 def smoke_params():
     return load_params(raw_params("smoke"))
+
+
+@pytest.fixture(scope="session")
+def smoke_built(tmp_path_factory) -> Path:
+    """A copy of the checkout with the smoke DAG built by Snakemake (snapshots kept), once
+    per session: tests read it as it is or extend a copy of it (copy_built), never change
+    it (a full build takes minutes; tests/test_integration.py checks this one)."""
+    from test_integration import SMK, _copy_checkout, _sh
+
+    root = _copy_checkout(tmp_path_factory.mktemp("smoke_built"))
+    _sh(SMK, root)
+    return root
+
+
+def copy_built(built: Path, dest: Path) -> Path:
+    """A copy of a built tree that Snakemake finds up to date: the files with their
+    times, and .snakemake's record of what made them."""
+    shutil.copytree(built, dest, symlinks=True, dirs_exist_ok=True)
+    return dest
 
 
 def fake_images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

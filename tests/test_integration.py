@@ -13,7 +13,7 @@ from pathlib import Path
 import browser
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, copy_built
 
 from bnpipe.analysis.claims.judging import VERDICT_CODES
 from bnpipe.layout import EXPERIMENT_METRICS
@@ -137,6 +137,14 @@ def _check_outputs(root: Path) -> None:
     ).all()
     theorem = probes[(probes.probe == "theorem41") & (probes.metric == "rel_diff")]
     assert (theorem.value < 1e-3).all()  # the eps-exact identity: fp32 round-off only
+    # probe.run_at: l1 and noisy BN run only the probes their tests read
+    narrowed = {
+        "vgg-l1-lr0.1-s1": {"ics", "landscape"},
+        "vgg-noisy_batchnorm-lr0.1-s0": {"activations", "ics", "clean_stats"},
+    }
+    for run, only in narrowed.items():
+        table = pd.read_csv(root / "results" / "smoke" / "probes" / f"{run}.csv")
+        assert set(table.probe) == only, run
     dln_probes = pd.read_csv(root / "results" / "smoke" / "probes" / "dln-batchnorm-lr1e-06-s1.csv")
     assert sorted(dln_probes[dln_probes.probe == "ics"].layer.unique()) == list(range(1, 26))
     assert sorted(dln_probes[dln_probes.probe == "theorem41"].layer.unique()) == list(range(1, 25))
@@ -215,9 +223,10 @@ def _check_in_browser(root: Path) -> None:
     print(f"screenshot: {shot}")
 
 
-def test_snakemake_builds_the_whole_dag(tmp_path):
-    root = _copy_checkout(tmp_path)
-    _sh(SMK, root)
+def test_snakemake_builds_the_whole_dag(smoke_built, tmp_path):
+    """The session's smoke build (conftest.smoke_built: `snakemake --cores 2` on a fresh
+    copy), checked in a copy of its own (the browser's screenshot goes into it)."""
+    root = copy_built(smoke_built, tmp_path / "built")
     _check_outputs(root)
     kept = list((root / "results" / "smoke" / "snapshots").glob("*/step*.pt"))
     # `auto` keeps a small scale's snapshots for re-probing: 3 a run, and the VGG's 2 dense
@@ -349,16 +358,16 @@ def _planned(root: Path) -> set[str]:
     return jobs - {"job", "all", "prepare_all", "train_all", "probe_all"}
 
 
-def test_a_code_edit_reruns_what_it_affects_and_only_that(tmp_path):
+def test_a_code_edit_reruns_what_it_affects_and_only_that(smoke_built, tmp_path):
     """Through Snakemake (content digests in each rule's params): a probe edit reruns
     probes, analysis and report, not training; a model edit reruns training; a template
     edit only the report; a reverted edit, nothing. Through DVC (the code fingerprint in
     the stage's command): a stale fingerprint stops the stage and names the command that
     refreshes it; refreshed, the stage is changed, `dvc repro` reruns what Snakemake
     plans, and dvc.lock then holds the new fingerprint with nothing left to do."""
-    root = _copy_checkout(tmp_path)
+    root = copy_built(smoke_built, tmp_path / "built")  # built by Snakemake
     commit_all(root)
-    _sh(["dvc", "repro"], root)
+    _sh(["dvc", "repro"], root)  # DVC records it: Snakemake finds nothing to do
     cases = {
         "src/bnpipe/probes/ics.py": {"probe", "analyze", "report"},
         "src/bnpipe/models/dln.py": {"train", "probe", "analyze", "report"},

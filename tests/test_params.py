@@ -190,3 +190,31 @@ def test_a_grid_without_the_side_measurements_runs_still_loads():
     assert "vgg-noisy_batchnorm-lr0.1-s0" in params.width_check.runs
     with pytest.raises(ParamsError, match="no run 'vgg-noisy_batchnorm-lr0.1-s0'"):
         params.run(params.long_arm.runs[0])
+
+
+def test_a_group_runs_only_its_own_probes_where_run_at_lists_it():
+    """The cpu preset's l1 runs measure the landscape and ICS, in probe.run's order; BN
+    at lr 0.1 (not listed) runs every probe; the paper scale lists no group."""
+    cpu = load_params(raw_params("cpu"))
+    assert cpu.probe.probes_of("vgg", "l1", 0.1) == ("ics", "landscape")
+    assert cpu.probe.probes_of("vgg", "batchnorm", 0.1) == cpu.probe.run
+    assert "sharpness" not in cpu.probe.probes_of("vgg", "batchnorm", 0.5)
+    assert cpu.probe.probes_of("dln", "l1", 1e-6) == cpu.probe.run
+    paper = load_params(raw_params("paper"))
+    assert paper.probe.run_at == {} and paper.probe.probes_of("vgg", "l1", 0.1) == paper.probe.run
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"vgg": {0.1: {"l1": ["landscpe"]}}}, "probe.run_at.vgg.0.1.l1: unknown probe"),
+        ({"vgg": {0.1: {"l7": ["ics"]}}}, "probe.run_at.vgg.0.1.l7: no such model and variant"),
+        ({"dln": {1e-6: {"noisy_batchnorm": ["ics"]}}}, "no such model and variant"),
+        ({"vgg": {0.1: {"l1": ["ics", "ics"]}}}, "probe.run_at.vgg.0.1.l1"),
+    ],
+)
+def test_a_bad_run_at_names_its_key(entry, expected):
+    raw = raw_params("paper")
+    raw["probe"]["run_at"] = entry
+    with pytest.raises(ParamsError, match=expected.replace(".", r"\.").replace("[", r"\[")):
+        load_params(raw)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from conftest import ROOT
-from test_integration import SMK, _copy_checkout, _sh
+from test_integration import _copy_checkout, _sh
 
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 # Outputs that carry wall times or job ids and so differ between any two runs:
@@ -53,10 +53,9 @@ def slurm():
     pytest.importorskip("snakemake_executor_plugin_slurm")
 
 
-def test_the_smoke_dag_through_slurm_equals_a_local_run(tmp_path, slurm):
-    local = _copy_checkout(tmp_path / "local")
+def test_the_smoke_dag_through_slurm_equals_a_local_run(tmp_path, slurm, smoke_built):
+    local = smoke_built  # the session's local build (read only)
     cluster = _copy_checkout(tmp_path / "cluster")
-    _sh(SMK, local)
     out = _sh(
         [
             "snakemake",

@@ -173,3 +173,30 @@ def test_the_report_names_the_form_each_probe_computed_in():
         assert probe in text
     assert text.index("ICS") > text.index("probe.precision")  # ICS is among the fp64 ones
     assert "NCHW, fp64, eager" in text
+
+
+def test_a_job_that_never_compiles_never_imports_dynamo():
+    """torch._dynamo costs about 3 s of every process's start: the training and probe
+    jobs do not import it; a compiled step marks the noise eager first, and the noise
+    then draws the same values."""
+    import subprocess
+    import sys
+
+    check = "import sys, bnpipe.training.train, bnpipe.probes.runner; print('torch._dynamo' in sys.modules)"  # noqa: E501
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+    import torch
+
+    from bnpipe.models.norms import AlgorithmOneNoise, keep_noise_eager
+
+    params = load_params(raw_params("smoke"))
+    layer = AlgorithmOneNoise(params.noise, layer=3, seed=7)
+    layer.step = 5
+    x = torch.randn(3, 4, 5, 5, generator=torch.Generator().manual_seed(0))
+    before = layer(x)
+    keep_noise_eager()
+    keep_noise_eager()  # once is enough; twice changes nothing
+    assert AlgorithmOneNoise.forward._bnpipe_eager
+    assert AlgorithmOneNoise.forward.__wrapped__.__name__ == "forward"
+    assert torch.equal(layer(x), before)

@@ -399,6 +399,29 @@ def test_the_dense_snapshots_get_only_the_dense_probes(setup):
     assert probes_at(3, [4, 6], ["ics", "landscape"], only.train) == ["ics", "landscape"]
 
 
+def test_a_group_listed_in_run_at_gets_only_its_probes_and_the_same_rows_as_alone(setup):
+    """probe.run_at gives BN at lr 0.1 the landscape alone: its table is, row for row, the
+    landscape rows of the same snapshots probed with every probe of probe.run."""
+    from bnpipe.probes.runner import probe_run
+
+    root, params = setup
+    if not (root / "plain" / "run.json").exists():
+        _run(setup, "plain")
+    spec = params.run("vgg-batchnorm-lr0.1-s0")
+    raw = raw_params("smoke")
+    raw["probe"]["run"] = ["ics", "landscape", "sharpness"]
+    every = load_params(raw)
+    raw["scales"]["smoke"]["probe"]["run_at"] = {"vgg": {0.1: {"batchnorm": ["landscape"]}}}
+    listed = load_params(raw)
+    args = (root / "prepared.npz", root / "plain", _snaps(root, "plain"))
+    full = probe_run(spec, every, *args, root / "every.csv", progress=False)
+    only = probe_run(spec, listed, *args, root / "listed.csv", progress=False)
+    assert set(full.probe) == {"ics", "landscape", "sharpness"} and set(only.probe) == {"landscape"}
+    pd.testing.assert_frame_equal(
+        only.reset_index(drop=True), full[full.probe == "landscape"].reset_index(drop=True)
+    )
+
+
 def test_a_resumed_lag_record_has_the_same_bytes_when_two_lags_meet_at_one_step(tmp_path):
     """Snapshots 0 and 4 at lag 2 and also-lag 6 both want step 6: each entry is its own
     copy, so the file is the same whether the recorder ran through or resumed at step 7."""

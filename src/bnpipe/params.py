@@ -28,7 +28,7 @@ from bnpipe.probe_registry import probe_names
 MODELS = variants.MODELS
 SCALES = ("quick", "cpu", "paper", "smoke")
 # per-model mappings that a scale replaces whole, not key by key
-WHOLE = ("lrs", "seeds", "variants_at", "seeds_at")
+WHOLE = ("lrs", "seeds", "variants_at", "seeds_at", "run_at")
 
 
 class ParamsError(ValueError):
@@ -305,12 +305,21 @@ class SharpnessParams:
 class ProbeParams:
     batch_size: int
     run: tuple[str, ...]
+    # model -> lr -> variant -> the only probes that group runs (those of `run` it
+    # lists): a group whose tests read fewer probes skips the others (groups not listed
+    # run `run`; docs/protocol.md, "Probes where the tests read them")
+    run_at: Mapping[str, Mapping[float, Mapping[str, tuple[str, ...]]]]
     precision: Mapping[str, str]  # model -> fp32 | fp64: what every probe computes in
     chunk_size: int
     clean_stats_batches: int
     activations: ActivationParams
     landscape: LandscapeParams
     sharpness: SharpnessParams
+
+    def probes_of(self, model: str, variant: str, lr: float) -> tuple[str, ...]:
+        """The probes one group runs, in the order of `run`."""
+        only = self.run_at.get(model, {}).get(lr, {}).get(variant)
+        return self.run if only is None else tuple(n for n in self.run if n in only)
 
     def check(self, where: str) -> None:
         _at_least(self.batch_size, 2, "probe.batch_size")
@@ -327,6 +336,18 @@ class ProbeParams:
                 raise ParamsError(
                     f"probe.run: unknown probe {name!r} (allowed: {list(probe_names())})"
                 )
+        for model, at in self.run_at.items():
+            for lr, groups in at.items():
+                for variant, names in groups.items():
+                    key = f"probe.run_at.{model}.{lr}.{variant}"
+                    if model not in MODELS or variant not in variants.for_model(model):
+                        raise ParamsError(f"{key}: no such model and variant")
+                    _distinct(names, key)
+                    unknown = [n for n in names if n not in probe_names()]
+                    if unknown:
+                        raise ParamsError(
+                            f"{key}: unknown probe {unknown} (allowed: {list(probe_names())})"
+                        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,10 +51,12 @@ def probe_curves() -> dict[str, tuple[str, ...]]:
     return {name: kind.curves for name, kind in _REGISTRY.items() if kind.curves}
 
 
-def make_probes(params: Any) -> list[Any]:
-    """Fresh probe objects, in the order of probe.run (`params`: bnpipe.params.Params;
-    not imported, since params imports this module to check `probe.run`)."""
-    return [_builder(name)(params.probe) for name in params.probe.run]
+def make_probes(params: Any, names: tuple[str, ...] | None = None) -> list[Any]:
+    """Fresh probe objects for `names` (default: probe.run), in that order (`params`:
+    bnpipe.params.Params; not imported, since params imports this module to check
+    `probe.run`)."""
+    wanted = params.probe.run if names is None else names
+    return [_builder(name)(params.probe) for name in params.probe.run if name in wanted]
 
 
 def _builder(name: str) -> Callable:

@@ -162,11 +162,11 @@ class AlgorithmOneNoise(nn.Module):
         s = torch.mul(normal, q.r_sigma, out=like_x())
         return s.add_(sigma), m
 
-    # Eager under torch.compile: the draw seeds a generator from (seed, step, layer), and
-    # a compiled frame would guard on the step and recompile at every step. The graph
-    # break still leaves each VGG block its own frame, compiled per input shape: compiling
-    # a noisy variant gains nothing (docs/performance.md "Speed")
-    @torch.compiler.disable
+    # Eager under torch.compile (keep_noise_eager, applied where a step is compiled): the
+    # draw seeds a generator from (seed, step, layer), and a compiled frame would guard on
+    # the step and recompile at every step. The graph break still leaves each VGG block
+    # its own frame, compiled per input shape: compiling a noisy variant gains nothing
+    # (docs/performance.md "Speed")
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not self.active:
             return x
@@ -175,6 +175,16 @@ class AlgorithmOneNoise(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer={self.layer}, {self.noise}"
+
+
+def keep_noise_eager() -> None:
+    """Mark the noise's forward eager for torch.compile (once). Here and not as a
+    decorator: torch.compiler.disable imports torch._dynamo, about 3 s in every process,
+    and only a compiled step needs it."""
+    forward = AlgorithmOneNoise.forward
+    if not getattr(forward, "_bnpipe_eager", False):
+        AlgorithmOneNoise.forward = torch.compiler.disable(forward)
+        AlgorithmOneNoise.forward._bnpipe_eager = True
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:

@@ -137,7 +137,7 @@ def probe_run(
     the seconds each probe took go to standard error (the job's log).
     """
     prober = SnapshotProber(spec, params, prepared, run_dir, snapshots, device)
-    probes = make_probes(params)
+    probes = make_probes(params, params.probe.probes_of(spec.model, spec.variant, spec.lr))
     steps = prober.snapshot_steps()
     settings = params.training(spec.model)
     _, dense = snapshot_plan(settings)

@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from bnpipe.models import noise_layers, set_step
+from bnpipe.models.norms import keep_noise_eager
 from bnpipe.params import Params, SpeedParams
 
 
@@ -234,7 +235,10 @@ def forward_loss(
             output = model(x)
             return output, loss(output.float(), y)
 
-    return torch.compile(step) if plan.compile else step
+    if not plan.compile:
+        return step
+    keep_noise_eager()
+    return torch.compile(step)
 
 
 @contextlib.contextmanager
