@@ -177,14 +177,30 @@ def test_the_report_names_the_form_each_probe_computed_in():
 
 def test_a_job_that_never_compiles_never_imports_dynamo():
     """torch._dynamo costs about 3 s of every process's start: the training and probe
-    jobs do not import it; a compiled step marks the noise eager first, and the noise
-    then draws the same values."""
+    jobs do not import it, nor does a training step (torch.optim.SGD's constructor
+    would); a compiled step marks the noise eager first, and the noise then draws the
+    same values."""
     import subprocess
     import sys
+    import textwrap
 
-    check = "import sys, bnpipe.training.train, bnpipe.probes.runner; print('torch._dynamo' in sys.modules)"  # noqa: E501
-    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    check = textwrap.dedent("""
+        import sys, types, torch
+        import bnpipe.probes.runner
+        from bnpipe.training.speed import StepPlan, TrainingStep
+        model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+        x, y = torch.randn(4, 3), torch.tensor([0, 1, 0, 1])
+        task = types.SimpleNamespace(
+            batch=lambda t: (x, y), loss=torch.nn.functional.cross_entropy,
+            accuracy=lambda out, y: (out.argmax(1) == y).float().mean())
+        step = TrainingStep(model, task, 0.1, StepPlan(), "cpu")
+        before = model[0].weight.clone()
+        step(0)
+        assert not torch.equal(model[0].weight, before)
+        print('torch._dynamo' in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
 
     import torch
 
@@ -200,3 +216,22 @@ def test_a_job_that_never_compiles_never_imports_dynamo():
     assert AlgorithmOneNoise.forward._bnpipe_eager
     assert AlgorithmOneNoise.forward.__wrapped__.__name__ == "forward"
     assert torch.equal(layer(x), before)
+
+
+def test_the_sgd_update_is_torch_optim_sgds_bit_for_bit():
+    """Training's update (speed.sgd_update) against torch.optim.SGD without momentum, on
+    the same gradients over 5 steps: the same bits."""
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    theirs = copy.deepcopy(ours)
+    optimizer = torch.optim.SGD(theirs.parameters(), lr=0.37)
+    for t in range(5):
+        x = torch.randn(16, 7, generator=torch.Generator().manual_seed(t))
+        y = torch.arange(16) % 3
+        for model in (ours, theirs):
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+        speed.sgd_update(list(ours.parameters()), [p.grad for p in ours.parameters()], 0.37)
+        optimizer.step()
+        for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+            assert torch.equal(a, b)

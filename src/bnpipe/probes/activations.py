@@ -88,21 +88,14 @@ def replay_sgd(ctx: SnapshotContext, steps: int) -> None:
     noise = noise_layers(ctx.model)
     named = dict(ctx.model.named_parameters())
     params = list(named.values())
-    _sgd_update(params, [ctx.replay.grad0[name] for name in named], ctx.spec.lr)
+    speed.sgd_update(params, [ctx.replay.grad0[name] for name in named], ctx.spec.lr)
     ctx.model.train()
     for s in range(ctx.step + 1, ctx.step + steps):
         x, y = ctx.task.batch(s)
         set_step(noise, s)
         loss = ctx.task.loss(ctx.model(x), y)
-        _sgd_update(params, torch.autograd.grad(loss, params), ctx.spec.lr)
+        speed.sgd_update(params, torch.autograd.grad(loss, params), ctx.spec.lr)
     set_step(noise, ctx.step + steps)
-
-
-def _sgd_update(params: list[torch.Tensor], grads, lr: float) -> None:
-    """p <- p - lr * g, in place, as torch.optim.SGD without momentum computes it."""
-    with torch.no_grad():
-        for p, g in zip(params, grads, strict=True):
-            p.add_(g, alpha=-lr)
 
 
 class ActivationProbe:

@@ -210,7 +210,8 @@ class TrainingStep:
         apply_backend(device, plan)  # else cuDNN's default: TF32 convolutions
         self.model, self.task = model, task
         self.noise = noise_layers(model)  # found once: set_step runs every step
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=lr)  # no momentum, no decay
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.lr = lr
         self.forward_loss = forward_loss(model, task.loss, plan, device)
 
     def __call__(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,10 +219,21 @@ class TrainingStep:
         self.model.train()
         set_step(self.noise, t)  # noisy variants draw step t's noise
         output, loss = self.forward_loss(x, y)
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self.params:
+            p.grad = None
         loss.backward()
-        self.optimizer.step()
+        with_grad = [p for p in self.params if p.grad is not None]
+        sgd_update(with_grad, [p.grad for p in with_grad], self.lr)
         return loss.detach(), self.task.accuracy(output.detach(), y)
+
+
+def sgd_update(params: list[torch.Tensor], grads, lr: float) -> None:
+    """Plain SGD, p <- p - lr * g in place (torch.optim.SGD's arithmetic without momentum
+    or decay, bit for bit): training's update and the probes' replay of it. Not
+    torch.optim.SGD itself: building one imports torch._dynamo, about 3 s a process."""
+    with torch.no_grad():
+        for p, g in zip(params, grads, strict=True):
+            p.add_(g, alpha=-lr)
 
 
 def forward_loss(
