@@ -47,7 +47,7 @@ def smoke_built(tmp_path_factory) -> Path:
 def copy_built(built: Path, dest: Path) -> Path:
     """A copy of a built tree that Snakemake finds up to date: the files with their
     times, and .snakemake's record of what made them."""
-    shutil.copytree(built, dest, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(built, dest, symlinks=True)
     return dest
 
 

@@ -190,6 +190,15 @@ def test_a_grid_without_the_side_measurements_runs_still_loads():
     assert "vgg-noisy_batchnorm-lr0.1-s0" in params.width_check.runs
     with pytest.raises(ParamsError, match="no run 'vgg-noisy_batchnorm-lr0.1-s0'"):
         params.run(params.long_arm.runs[0])
+    # where it is trained (make long-arm), one line that names the run, before any work
+    from argparse import Namespace
+
+    from bnpipe.training.aside import train_aside
+
+    raw["scale"] = "smoke"
+    args = Namespace(run="vgg-noisy_batchnorm-lr0.1-s0", out=None, threads=1, prepared=None)
+    with pytest.raises(SystemExit, match="^long_arm: no run 'vgg-noisy_batchnorm-lr0.1-s0'"):
+        train_aside(raw, args, "long_arm")
 
 
 def test_a_group_runs_only_its_own_probes_where_run_at_lists_it():

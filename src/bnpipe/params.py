@@ -331,11 +331,7 @@ class ProbeParams:
                     f"probe.precision.{model}: expected fp32 or fp64, "
                     f"got {self.precision.get(model)!r}"
                 )
-        for name in self.run:
-            if name not in probe_names():
-                raise ParamsError(
-                    f"probe.run: unknown probe {name!r} (allowed: {list(probe_names())})"
-                )
+        _known_probes(self.run, "probe.run")
         for model, at in self.run_at.items():
             for lr, groups in at.items():
                 for variant, names in groups.items():
@@ -343,11 +339,13 @@ class ProbeParams:
                     if model not in MODELS or variant not in variants.for_model(model):
                         raise ParamsError(f"{key}: no such model and variant")
                     _distinct(names, key)
-                    unknown = [n for n in names if n not in probe_names()]
-                    if unknown:
-                        raise ParamsError(
-                            f"{key}: unknown probe {unknown} (allowed: {list(probe_names())})"
-                        )
+                    _known_probes(names, key)
+
+
+def _known_probes(names: tuple[str, ...], key: str) -> None:
+    for name in names:
+        if name not in probe_names():
+            raise ParamsError(f"{key}: unknown probe {name!r} (allowed: {list(probe_names())})")
 
 
 @dataclasses.dataclass(frozen=True)

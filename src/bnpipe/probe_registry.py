@@ -52,11 +52,10 @@ def probe_curves() -> dict[str, tuple[str, ...]]:
 
 
 def make_probes(params: Any, names: tuple[str, ...] | None = None) -> list[Any]:
-    """Fresh probe objects for `names` (default: probe.run), in that order (`params`:
-    bnpipe.params.Params; not imported, since params imports this module to check
-    `probe.run`)."""
-    wanted = params.probe.run if names is None else names
-    return [_builder(name)(params.probe) for name in params.probe.run if name in wanted]
+    """Fresh probe objects for `names` (default: probe.run; a group's own:
+    ProbeParams.probes_of), in that order (`params`: bnpipe.params.Params; not imported,
+    since params imports this module to check `probe.run`)."""
+    return [_builder(name)(params.probe) for name in (params.probe.run if names is None else names)]
 
 
 def _builder(name: str) -> Callable:
