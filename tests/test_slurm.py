@@ -35,13 +35,21 @@ SAME_BYTES = [
 
 
 def _slurm_up() -> bool:
+    """A SLURM to submit to: tests/slurm/start.sh's where we are root (it brings one up,
+    or restarts one whose configuration differs), else whatever answers `sinfo`."""
     if shutil.which("sinfo") is None:
         return False
-    if subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
-        start = ROOT / "tests" / "slurm" / "start.sh"
-        if os.geteuid() != 0 or subprocess.run(["bash", str(start)]).returncode != 0:
-            return False
-    return True
+    if os.geteuid() == 0:
+        return subprocess.run(["bash", str(ROOT / "tests" / "slurm" / "start.sh")]).returncode == 0
+    return subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0
+
+
+def _kept_for_s() -> int:
+    """How long SLURM keeps a finished job's record (MinJobAge, seconds)."""
+    config = subprocess.run(
+        ["scontrol", "show", "config"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(re.search(r"^MinJobAge\s*=\s*(\d+)", config, re.MULTILINE).group(1))
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +59,13 @@ def slurm():
             pytest.fail("no SLURM: .ci/run installs slurm-wlm and munge and starts one")
         pytest.skip("no SLURM here (apt-get install slurm-wlm munge; tests/slurm/start.sh)")
     pytest.importorskip("snakemake_executor_plugin_slurm")
+    # the test reads every job it submitted back from `scontrol show job`: a cluster that
+    # forgets finished jobs within the DAG's time (the default, 300 s) cannot show them
+    if _kept_for_s() < 3600:
+        pytest.fail(
+            f"this SLURM forgets finished jobs after {_kept_for_s()} s (MinJobAge); "
+            "tests/slurm/start.sh configures one that keeps them 12 h"
+        )
 
 
 def test_the_smoke_dag_through_slurm_equals_a_local_run(tmp_path, slurm, smoke_built):

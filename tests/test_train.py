@@ -17,6 +17,7 @@ from bnpipe.layout import LAG_RECORD, snapshot_path
 from bnpipe.models import build_model
 from bnpipe.params import RunSpec, load_params
 from bnpipe.training import speed
+from bnpipe.training.lag_record import also_lags, shift_lag
 from bnpipe.training.schedule import snapshot_plan, snapshot_steps
 from bnpipe.training.train import train_run
 
@@ -223,8 +224,13 @@ def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, var
     from bnpipe.training.lag_record import lag_moments
 
     root, params = setup
+    if variant == "l1":  # smoke's probe.run_at narrows l1 to ICS and the landscape
+        raw = raw_params("smoke")
+        del raw["scales"]["smoke"]["probe"]["run_at"]
+        params = load_params(raw)
+        assert "activations" in params.probe.probes_of("vgg", "l1", 0.1)
     spec = RunSpec("vgg", variant, 0.1, 0)
-    record = _run(setup, f"lag-record-{variant}", spec=spec)
+    record = _run((root, params), f"lag-record-{variant}", spec=spec)
     lag, T = params.probe.activations.lag, params.train.steps
     recorded = torch.load(root / f"lag-record-{variant}" / LAG_RECORD)
     assert recorded["lag"] == lag > 0
@@ -259,6 +265,21 @@ def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, var
                 for unit, moments in units.items():
                     assert moments.dtype == torch.float64 and moments.shape[0] == 2
                     assert torch.equal(moments, later[site][k][unit]), (t, site, k, unit)
+
+
+def test_a_group_without_the_activation_probe_records_no_lag_moments(setup):
+    """Smoke's probe.run_at gives l1 at lr 0.1 ICS and the landscape only: nothing reads
+    a lag shift there, so training spends no forward pass on it (the cpu preset's l1, l2
+    and linf runs likewise)."""
+    root, params = setup
+    spec = RunSpec("vgg", "l1", 0.1, 0)
+    assert "activations" not in params.probe.probes_of("vgg", "l1", 0.1)
+    assert shift_lag(params, spec) == 0 and also_lags(params, spec) == ()
+    assert shift_lag(params, RunSpec("vgg", "standard", 0.1, 0)) == params.probe.activations.lag
+    record = _run(setup, "no-lag-record", spec=spec)
+    recorded = torch.load(root / "no-lag-record" / LAG_RECORD)
+    assert recorded["lag"] == 0 and recorded["moments"] == {} and recorded["also"] == {}
+    assert record["timing"]["lag_record_s"] == 0
 
 
 def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, monkeypatch, capsys):

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # A one-node SLURM on this host, for the SLURM test (run as root; idempotent):
-# munge, slurmctld and slurmd on the local host name, no accounting, and one GPU gres
-# backed by an empty file, so jobs asking for --gpus=1 are schedulable on a CPU machine.
+# munge, slurmctld and slurmd on the local host name, no accounting, and two GPU gres
+# backed by empty files, so jobs asking for --gpus=1 are schedulable on a CPU machine.
+# Finished jobs' records are kept (MinJobAge=43200): the test reads every job it submitted
+# from `scontrol show job`, and the default purge (300 s) loses the first ones of a DAG
+# that runs longer. A cluster already up with another configuration is restarted.
 # Needs Debian's slurm-wlm and munge (`apt-get install slurm-wlm munge`).
 set -euo pipefail
 HOST=$(hostname -s)
 CPUS=$(nproc)
 MEM_MB=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512 ))
-FAKE_GPU=/var/lib/bnpipe-fake-gpu0
+FAKE_GPUS=(/var/lib/bnpipe-fake-gpu0 /var/lib/bnpipe-fake-gpu1) # two jobs at once on 2 cores
 
-if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
-  echo "slurm: already up on $HOST"; exit 0
-fi
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
 if [ ! -s /etc/munge/munge.key ]; then
   dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
@@ -19,7 +19,8 @@ fi
 chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
 pgrep -x munged >/dev/null || runuser -u munge -- munged
-touch "$FAKE_GPU"
+touch "${FAKE_GPUS[@]}"
+OLD_CONF=$(cat /etc/slurm/slurm.conf 2>/dev/null || true)
 cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=bnpipe
 SlurmctldHost=$HOST
@@ -33,21 +34,28 @@ SelectTypeParameters=CR_Core
 GresTypes=gpu
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-MinJobAge=600
+MinJobAge=43200
 ReturnToService=2
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
-NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:1 State=UNKNOWN
+NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 CONF
-echo "NodeName=$HOST Name=gpu File=$FAKE_GPU" > /etc/slurm/gres.conf
+OLD_GRES=$(cat /etc/slurm/gres.conf 2>/dev/null || true)
+for gpu in "${FAKE_GPUS[@]}"; do echo "NodeName=$HOST Name=gpu File=$gpu"; done > /etc/slurm/gres.conf
+if [ "$OLD_CONF$OLD_GRES" != "$(cat /etc/slurm/slurm.conf /etc/slurm/gres.conf)" ]; then
+  # a node's gres count changes only with a restart of its daemons
+  pkill -x slurmd || true
+  pkill -x slurmctld || true
+  while pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; do sleep 0.5; done
+fi
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 for _ in $(seq 60); do
   if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
-    echo "slurm: up on $HOST ($CPUS CPUs, gres gpu:1)"; exit 0
+    echo "slurm: up on $HOST ($CPUS CPUs, gres gpu:2)"; exit 0
   fi
   sleep 1
 done

@@ -90,7 +90,7 @@ def probe_cost(
     for method, prober, probes in methods:
         spent: dict[str, list[float]] = {p.name: [] for p in probes}
         prober.use_lag_record = method != "reference"
-        if method != "reference" and shift_lag(params):
+        if method != "reference" and shift_lag(params, spec):
             # one forward pass per lag (the main one and each also-lag) training recorded
             lags = [sum(step in by_t for by_t in prober.lag_record.values()) for step in picked]
             spent["lag_record"] = [
@@ -115,7 +115,7 @@ def probe_cost(
     quartiles = statistics.quantiles(step_times, n=4)
     table.attrs["train_step_s_quartiles"] = (quartiles[0], quartiles[2])
     table.attrs["products"] = products
-    main_lag = prober.lag_record.get(shift_lag(params), {})
+    main_lag = prober.lag_record.get(shift_lag(params, spec), {})
     table.attrs["lag_recorded"] = sum(step in main_lag for step in picked)
     table.attrs["snapshots"] = len(picked)
     return table

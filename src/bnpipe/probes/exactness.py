@@ -99,7 +99,7 @@ def compare_run(
     for name, settings in (("pipeline", params), ("fp64", in_fp64(params))):
         prober = SnapshotProber(spec, settings, prepared, run_dir, snapshot_dir, device)
         chosen = steps if steps is not None else prober.snapshot_steps()
-        main_lag = prober.lag_record.get(shift_lag(settings), {})  # lag -> step -> moments
+        main_lag = prober.lag_record.get(shift_lag(settings, spec), {})  # lag -> step -> moments
         unrecorded = {s for s in chosen if s not in main_lag}
         rows[name] = probe_rows(prober, settings, chosen)
     if rows["pipeline"].keys() != rows["fp64"].keys():

@@ -70,8 +70,8 @@ class SnapshotProber:
     def lag_record(self) -> dict[int, dict[int, dict]]:
         """Lag -> snapshot step -> training's later moments at that lag, where recorded
         (the main lag and the also-lags; none without the activation probe)."""
-        lag = shift_lag(self.params)
-        lags = (lag, *also_lags(self.params)) if lag else ()
+        lag = shift_lag(self.params, self.spec)
+        lags = (lag, *also_lags(self.params, self.spec)) if lag else ()
         expected = self.record.get("sha256", {}).get(LAG_RECORD)
         path = self.run_dir / LAG_RECORD
         return load_lag_record(path, expected, self._rebuild, lags, self.probe_x, self.signature)
@@ -105,9 +105,10 @@ class SnapshotProber:
         """Per probe, in order: (name, its rows (layer, metric, value), seconds it took)."""
         self.load(step)
         record = self.lag_record if self.use_lag_record else {}
-        lag = shift_lag(self.params)
+        lag = shift_lag(self.params, self.spec)
         later = record.get(lag, {}).get(step)
-        also = {L: record[L][step] for L in also_lags(self.params) if step in record.get(L, {})}
+        also_at = also_lags(self.params, self.spec)
+        also = {L: record[L][step] for L in also_at if step in record.get(L, {})}
         ctx = SnapshotContext(
             self.spec, self.params, step, self.model, self.probe_x, self.probe_y, self.task,
             later, also,

@@ -42,7 +42,7 @@ from bnpipe.files import load_torch
 from bnpipe.models import noise_layers, set_step
 from bnpipe.models.sites import capture, coordinate_moments, unit_moments
 from bnpipe.models.state import frozen_stats
-from bnpipe.params import Params
+from bnpipe.params import Params, RunSpec
 from bnpipe.training.speed import FP64
 
 LAG_SITES = {"input": "block", "pre": "layer"}  # metric prefix -> site
@@ -84,15 +84,17 @@ def batch_digest(x: torch.Tensor) -> str:
     return hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
-def shift_lag(params: Params) -> int:
-    """The lag of the activation probe's shift, 0 when that probe does not run: the lag
-    training records at and the probe looks its record up at."""
-    return params.probe.activations.lag if "activations" in params.probe.run else 0
+def shift_lag(params: Params, spec: RunSpec) -> int:
+    """The lag of the activation probe's shift in `spec`'s group, 0 where that probe does
+    not run there (probe.run, narrowed by probe.run_at): the lag training records at and
+    the probe looks its record up at."""
+    runs_it = "activations" in params.probe.probes_of(spec.model, spec.variant, spec.lr)
+    return params.probe.activations.lag if runs_it else 0
 
 
-def also_lags(params: Params) -> tuple[int, ...]:
+def also_lags(params: Params, spec: RunSpec) -> tuple[int, ...]:
     """The other lags the shift is measured at (none without the main lag)."""
-    return params.probe.activations.also_lags if shift_lag(params) else ()
+    return params.probe.activations.also_lags if shift_lag(params, spec) else ()
 
 
 class LagRecorder:

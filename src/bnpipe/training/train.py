@@ -103,7 +103,7 @@ def _lag_recorder(
     measured = speed.prepare_measurement(build_model(spec, params).to(device), speed.FP64)
     coordinates = params.probe.activations.coordinates
     signature = record_signature(coordinates)
-    lag, also = shift_lag(params), also_lags(params)
+    lag, also = shift_lag(params, spec), also_lags(params, spec)
     return LagRecorder(model, measured, probe_x, lag, coordinates, signature, schedule, also)
 
 
