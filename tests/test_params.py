@@ -4,6 +4,7 @@ from conftest import ROOT, raw_params
 from bnpipe.params import (
     PROTOCOL_FILE,
     ParamsError,
+    RunSpec,
     compose,
     load_experiment,
     load_params,
@@ -114,6 +115,33 @@ def test_digest_tracks_only_the_named_sections():
     b = load_params(raw)
     assert a.digest("train", "vgg", "data") == b.digest("train", "vgg", "data")
     assert a.digest("probe") != b.digest("probe")
+
+
+def test_a_runs_training_digest_follows_its_lag_record_and_nothing_else_of_probe():
+    """Training records the lag shift where a group runs the activation probe, so the
+    settings it records with belong to that run's training digest (the pipeline retrains
+    it when they change); other probe keys, and groups that record nothing, keep theirs."""
+    cpu = load_params(raw_params("cpu"))
+    l1, bn = RunSpec("vgg", "l1", 0.1, 0), RunSpec("vgg", "batchnorm", 0.1, 0)
+    assert cpu.lag_record(l1) == {}  # run_at: ICS and the landscape
+    assert cpu.lag_record(bn) == {
+        "lag": 10, "also_lags": [5, 20], "batch_size": 256, "coordinates": 1024,
+    }  # fmt: skip
+
+    def digests(edit) -> tuple[str, str]:
+        raw = raw_params("cpu")
+        edit(raw["probe"], raw["scales"]["cpu"]["probe"])
+        changed = load_params(raw)
+        return changed.run_digest(l1), changed.run_digest(bn)
+
+    same = (cpu.run_digest(l1), cpu.run_digest(bn))
+    assert digests(lambda top, cpu: cpu["landscape"].update(points=9)) == same
+    lag = digests(lambda top, cpu: top["activations"].update(lag=7))
+    assert lag[0] == same[0] and lag[1] != same[1]
+    batch = digests(lambda top, cpu: cpu.update(batch_size=128))
+    assert batch[0] == same[0] and batch[1] != same[1]
+    widened = digests(lambda top, cpu: cpu["run_at"]["vgg"][0.1].pop("l1"))
+    assert widened[0] != same[0] and widened[1] == same[1]
 
 
 def test_a_key_written_twice_in_the_file_names_the_key_and_both_lines(tmp_path):

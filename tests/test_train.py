@@ -267,7 +267,7 @@ def test_the_lag_moments_training_records_are_the_replays_bit_for_bit(setup, var
                     assert torch.equal(moments, later[site][k][unit]), (t, site, k, unit)
 
 
-def test_a_group_without_the_activation_probe_records_no_lag_moments(setup):
+def test_a_group_without_the_activation_probe_records_no_lag_moments(setup, capsys):
     """Smoke's probe.run_at gives l1 at lr 0.1 ICS and the landscape only: nothing reads
     a lag shift there, so training spends no forward pass on it (the cpu preset's l1, l2
     and linf runs likewise)."""
@@ -280,6 +280,15 @@ def test_a_group_without_the_activation_probe_records_no_lag_moments(setup):
     recorded = torch.load(root / "no-lag-record" / LAG_RECORD)
     assert recorded["lag"] == 0 and recorded["moments"] == {} and recorded["also"] == {}
     assert record["timing"]["lag_record_s"] == 0
+    # a probe that does want the shift there (run_at widened after training; the
+    # pipeline retrains such a run, Params.run_digest) finds no record and replays
+    from bnpipe.probes.runner import SnapshotProber
+
+    raw = raw_params("smoke")
+    del raw["scales"]["smoke"]["probe"]["run_at"]
+    folders = (root / "prepared.npz", root / "no-lag-record", _snaps(root, "no-lag-record"))
+    assert SnapshotProber(spec, load_params(raw), *folders, "cpu").lag_record == {}
+    assert "recorded at lag 0" in capsys.readouterr().err
 
 
 def test_the_probe_uses_the_recorded_moments_and_gets_the_replays_rows(setup, monkeypatch, capsys):

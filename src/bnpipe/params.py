@@ -495,9 +495,35 @@ class Params:
         return self.dln.train if model == "dln" else self.train
 
     def run_sections(self, spec: RunSpec) -> tuple[str, ...]:
-        """The params sections a run's training outputs depend on."""
+        """The params sections a run's training outputs depend on (and lag_record)."""
         sections = ("dln",) if spec.model == "dln" else ("data", "vgg", "train", "speed")
         return sections + variants.get(spec.variant).sections
+
+    def lag_record(self, spec: RunSpec) -> dict[str, Any]:
+        """The `probe` settings training's lag record of `spec` is read with
+        (bnpipe.training.lag_record): the lag, the also-lags, the probe batch's size and
+        the coordinates per layer; {} where the group's probes (probe.run, narrowed by
+        probe.run_at) leave out the activation probe, or its lag is 0: nothing recorded."""
+        a = self.probe.activations
+        if a.lag == 0 or "activations" not in self.probe.probes_of(
+            spec.model, spec.variant, spec.lr
+        ):
+            return {}
+        return {
+            "lag": a.lag,
+            "also_lags": list(a.also_lags),
+            "batch_size": self.probe.batch_size,
+            "coordinates": a.coordinates,
+        }
+
+    def run_digest(self, spec: RunSpec) -> str:
+        """Changes iff what the run's training writes depends on changes: its sections
+        and, where it records the lag shift, those settings. (A recorded shift is the
+        state training reached; a probe replaying the lag steps in its own form follows
+        it only to round-off, so a run recorded at other settings is trained again.)"""
+        sections = self.digest(*self.run_sections(spec))
+        record = self.lag_record(spec)
+        return digest_of({"sections": sections, "lag_record": record}) if record else sections
 
     def model_sections(self, model: str) -> tuple[str, ...]:
         """The params sections that any run of `model` in the grid depends on

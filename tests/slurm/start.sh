@@ -20,7 +20,8 @@ chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/
 chmod 400 /etc/munge/munge.key
 pgrep -x munged >/dev/null || runuser -u munge -- munged
 touch "${FAKE_GPUS[@]}"
-OLD_CONF=$(cat /etc/slurm/slurm.conf 2>/dev/null || true)
+configured() { cat /etc/slurm/slurm.conf /etc/slurm/gres.conf 2>/dev/null | md5sum; }
+BEFORE=$(configured)
 cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=bnpipe
 SlurmctldHost=$HOST
@@ -43,13 +44,18 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 CONF
-OLD_GRES=$(cat /etc/slurm/gres.conf 2>/dev/null || true)
 for gpu in "${FAKE_GPUS[@]}"; do echo "NodeName=$HOST Name=gpu File=$gpu"; done > /etc/slurm/gres.conf
-if [ "$OLD_CONF$OLD_GRES" != "$(cat /etc/slurm/slurm.conf /etc/slurm/gres.conf)" ]; then
+if [ "$BEFORE" != "$(configured)" ]; then
   # a node's gres count changes only with a restart of its daemons
   pkill -x slurmd || true
   pkill -x slurmctld || true
-  while pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; do sleep 0.5; done
+  for _ in $(seq 60); do
+    pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break
+    sleep 0.5
+  done
+  if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
+    echo "slurm: the old slurmctld/slurmd did not stop within 30 s" >&2; exit 1
+  fi
 fi
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd

@@ -18,5 +18,5 @@ def prepared_for(wildcards):
 
 
 def run_digest(wildcards):
-    """Changes iff the params sections this run's training depends on change."""
-    return P.digest(*P.run_sections(P.run(wildcards.run)))
+    """Changes iff what this run's training writes depends on changes (Params.run_digest)."""
+    return P.run_digest(P.run(wildcards.run))

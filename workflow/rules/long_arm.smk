@@ -21,7 +21,7 @@ rule long_arm:
         gpu=1,
     params:
         args=ARGS,
-        digest=lambda w: P.digest("long_arm", "analyze", *P.run_sections(P.run(w.run))),
+        digest=lambda w: P.digest("long_arm", "analyze") + P.run_digest(P.run(w.run)),
         code=code_digest("train", extra=extension_files(P.extensions)),
         out=lambda w, output: os.path.dirname(output[0]),
     shell:

@@ -28,7 +28,7 @@ rule width_check:
         gpu=1,
     params:
         args=ARGS,
-        digest=lambda w: P.digest(*P.run_sections(P.run(w.run))),
+        digest=lambda w: P.run_digest(P.run(w.run)),
         code=code_digest("train", extra=extension_files(P.extensions)),
         out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
     shell:

@@ -85,16 +85,15 @@ def batch_digest(x: torch.Tensor) -> str:
 
 
 def shift_lag(params: Params, spec: RunSpec) -> int:
-    """The lag of the activation probe's shift in `spec`'s group, 0 where that probe does
-    not run there (probe.run, narrowed by probe.run_at): the lag training records at and
-    the probe looks its record up at."""
-    runs_it = "activations" in params.probe.probes_of(spec.model, spec.variant, spec.lr)
-    return params.probe.activations.lag if runs_it else 0
+    """The lag of the activation probe's shift in `spec`'s group, 0 where nothing is
+    recorded (Params.lag_record): the lag training records at and the probe looks its
+    record up at."""
+    return params.lag_record(spec).get("lag", 0)
 
 
 def also_lags(params: Params, spec: RunSpec) -> tuple[int, ...]:
     """The other lags the shift is measured at (none without the main lag)."""
-    return params.probe.activations.also_lags if shift_lag(params, spec) else ()
+    return tuple(params.lag_record(spec).get("also_lags", ()))
 
 
 class LagRecorder:

@@ -194,7 +194,7 @@ def _set_up(spec: RunSpec, params: Params, prepared: Path, work: Path, device: s
     lag_recorder = _lag_recorder(spec, params, task, model, device, set(probed))
     fingerprint = {
         "run": spec.id,
-        "params": params.digest(*params.run_sections(spec)),
+        "params": params.run_digest(spec),
         "data": task.data_meta["checksum"],
     }
     run = _Run(
