@@ -20,7 +20,7 @@ chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/
 chmod 400 /etc/munge/munge.key
 pgrep -x munged >/dev/null || runuser -u munge -- munged
 touch "${FAKE_GPUS[@]}"
-configured() { cat /etc/slurm/slurm.conf /etc/slurm/gres.conf 2>/dev/null | md5sum; }
+configured() { { cat /etc/slurm/slurm.conf /etc/slurm/gres.conf 2>/dev/null || true; } | md5sum; }
 BEFORE=$(configured)
 cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=bnpipe
